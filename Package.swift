@@ -1,0 +1,118 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "astralisd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "astralisd", targets: ["Daemon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.0"),
+    ],
+    targets: [
+        // Domain types, config model and the protocols every backend implements. No I/O.
+        .target(
+            name: "Core",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Store, job queue and blob store implementations (embedded: SQLite + filesystem).
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Core",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Webhook ingress (signatures, limits, idempotency, body decoding); later IMAP and documents.
+        .target(
+            name: "Inbound",
+            dependencies: [
+                "Core",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Routing: today the configured default route; the rules engine and AI router later.
+        .target(
+            name: "Rules",
+            dependencies: [
+                "Core",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Carrying out decisions: pipeline items (titles from Mustache templates).
+        .target(
+            name: "Actions",
+            dependencies: [
+                "Core",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `astralisd` executable: CLI, config loading, service wiring, workers, admin HTTP.
+        .executableTarget(
+            name: "Daemon",
+            dependencies: [
+                "Core", "Storage", "Inbound", "Rules", "Actions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "StorageTests", dependencies: ["Core", "Storage"]),
+        .testTarget(
+            name: "InboundTests",
+            dependencies: [
+                "Core", "Inbound", "Storage",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(name: "RulesTests", dependencies: ["Core", "Rules"]),
+        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage"]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "Core", "Storage",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

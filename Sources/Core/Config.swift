@@ -1,0 +1,192 @@
+public import Foundation
+
+/// Where a secret comes from. Secrets are never written into logs or error messages.
+public enum SecretRef: Sendable, Equatable, CustomStringConvertible {
+    /// An environment variable.
+    case env(String)
+    /// A file whose contents (trailing newline trimmed) are the secret.
+    case file(String)
+    /// A systemd credential: `$CREDENTIALS_DIRECTORY/NAME` (`LoadCredential=`).
+    case credential(String)
+    /// The secret written inline in the config file (fine for tests, discouraged in production).
+    case value(String)
+
+    /// Names the reference without revealing the secret.
+    public var description: String {
+        switch self {
+        case .env(let name): return "env:\(name)"
+        case .file(let path): return "file:\(path)"
+        case .credential(let name): return "credential:\(name)"
+        case .value: return "inline value"
+        }
+    }
+}
+
+/// `host:port` for a listener.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// How a webhook source proves who is calling.
+public enum WebhookAuth: Sendable, Equatable {
+    /// No authentication: only when the config says so (a public contact form).
+    case none
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`.
+    /// Several secrets may be listed while one is being rotated.
+    case standardWebhooks(secrets: [SecretRef], toleranceSeconds: Int)
+    /// GitHub-style `X-Hub-Signature-256: sha256=<hex>` over the raw body.
+    case github(secrets: [SecretRef])
+    /// `Authorization: Bearer <token>`; any listed token is accepted.
+    case bearer(tokens: [SecretRef])
+
+    public var scheme: String {
+        switch self {
+        case .none: return "none"
+        case .standardWebhooks: return "standard-webhooks"
+        case .github: return "github"
+        case .bearer: return "bearer"
+        }
+    }
+}
+
+/// One configured webhook source: `POST /hooks/{id}`.
+public struct SourceConfig: Sendable, Equatable {
+    public var id: String
+    public var organization: String
+    public var kind: SourceKind
+    public var auth: WebhookAuth
+    public var maxBodyBytes: Int
+    /// Overrides the organization's default route for intakes from this source.
+    public var route: Route?
+
+    public init(id: String, organization: String, kind: SourceKind = .webhook, auth: WebhookAuth, maxBodyBytes: Int, route: Route?) {
+        self.id = id
+        self.organization = organization
+        self.kind = kind
+        self.auth = auth
+        self.maxBodyBytes = maxBodyBytes
+        self.route = route
+    }
+}
+
+public struct OrganizationConfig: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var pipelines: [Pipeline]
+    public var sources: [SourceConfig]
+    public var defaultRoute: Route
+
+    public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route) {
+        self.id = id
+        self.name = name
+        self.pipelines = pipelines
+        self.sources = sources
+        self.defaultRoute = defaultRoute
+    }
+}
+
+public struct WorkerConfig: Sendable, Equatable {
+    /// Jobs run at once.
+    public var concurrency: Int
+    /// How often an idle worker looks for due jobs (new local jobs wake it at once).
+    public var pollInterval: TimeInterval
+    /// How long a leased job is reserved before another worker may reclaim it.
+    public var leaseDuration: TimeInterval
+    public var retry: RetryPolicy
+
+    public init(concurrency: Int = 4, pollInterval: TimeInterval = 0.5, leaseDuration: TimeInterval = 60, retry: RetryPolicy = RetryPolicy()) {
+        self.concurrency = concurrency
+        self.pollInterval = pollInterval
+        self.leaseDuration = leaseDuration
+        self.retry = retry
+    }
+}
+
+/// The whole daemon configuration after validation.
+public struct DaemonConfig: Sendable, Equatable {
+    public var stateDir: String
+    public var webhookListen: ListenAddress
+    public var adminListen: ListenAddress
+    public var workers: WorkerConfig
+    /// Longest a graceful shutdown may take before in-flight jobs are abandoned to lease expiry.
+    public var shutdownGrace: TimeInterval
+    public var logLevel: String
+    /// Most intakes written in one transaction when webhooks arrive together.
+    public var intakeBatchSize: Int
+    public var organizations: [OrganizationConfig]
+
+    public init(
+        stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
+        shutdownGrace: TimeInterval, logLevel: String, intakeBatchSize: Int, organizations: [OrganizationConfig]
+    ) {
+        self.stateDir = stateDir
+        self.webhookListen = webhookListen
+        self.adminListen = adminListen
+        self.workers = workers
+        self.shutdownGrace = shutdownGrace
+        self.logLevel = logLevel
+        self.intakeBatchSize = intakeBatchSize
+        self.organizations = organizations
+    }
+
+    public var sources: [SourceConfig] { organizations.flatMap(\.sources) }
+
+    public func source(_ id: String) -> SourceConfig? { sources.first { $0.id == id } }
+
+    public func organization(_ id: String) -> OrganizationConfig? { organizations.first { $0.id == id } }
+
+    public var pipelines: [Pipeline] { organizations.flatMap(\.pipelines) }
+
+    /// The keys that only take effect at start-up; a reload that changes them is reported.
+    public func restartOnlyDifferences(from other: DaemonConfig) -> [String] {
+        var keys: [String] = []
+        if stateDir != other.stateDir { keys.append("state_dir") }
+        if webhookListen != other.webhookListen { keys.append("listen.webhooks") }
+        if adminListen != other.adminListen { keys.append("listen.admin") }
+        if workers.concurrency != other.workers.concurrency { keys.append("workers.concurrency") }
+        if intakeBatchSize != other.intakeBatchSize { keys.append("intake.batch_size") }
+        return keys
+    }
+}
+
+/// One problem in a configuration file: where, and what was expected.
+public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
+    /// Dotted key path, array elements as `[i]`: `organizations[0].sources[1].auth.type`.
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+}
+
+/// Every problem found in a configuration, not just the first.
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var source: String
+    public var issues: [ConfigIssue]
+
+    public init(source: String, issues: [ConfigIssue]) {
+        self.source = source
+        self.issues = issues
+    }
+
+    public var description: String {
+        let noun = issues.count == 1 ? "error" : "errors"
+        return "\(source): \(issues.count) \(noun)\n" + issues.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

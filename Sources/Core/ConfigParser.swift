@@ -1,0 +1,446 @@
+public import Foundation
+
+/// Reads a configuration document into `DaemonConfig`, collecting every problem with its key path
+/// instead of stopping at the first (the way `nginx -t` reports). Pure: environment values are
+/// passed in, nothing is read from disk.
+public struct ConfigParser {
+    /// Environment variables that configure the daemon itself and are not key overrides.
+    public static let reservedEnvironment: Set<String> = ["ASTRALISD_CONFIG"]
+    public static let environmentPrefix = "ASTRALISD_"
+
+    private var issues: [ConfigIssue] = []
+
+    public init() {}
+
+    /// Parses `data` (the file's bytes), applying `ASTRALISD_*` overrides from `environment`.
+    public static func parse(_ data: Data, sourceName: String, environment: [String: String] = [:]) throws(ConfigError) -> DaemonConfig {
+        var parser = ConfigParser()
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(data)
+        } catch {
+            throw ConfigError(source: sourceName, issues: [ConfigIssue(path: "", message: "not valid JSON (\(Self.describe(error)))")])
+        }
+        let overridden = parser.applyOverrides(root, environment: environment)
+        let config = parser.readConfig(overridden)
+        if let config, parser.issues.isEmpty { return config }
+        throw ConfigError(source: sourceName, issues: parser.issues)
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let decoding = error as? DecodingError, case .dataCorrupted(let context) = decoding {
+            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return underlying ?? context.debugDescription
+        }
+        return "\(error)"
+    }
+
+    // MARK: - Environment overrides
+
+    /// `ASTRALISD_LISTEN__ADMIN=127.0.0.1:9191` sets `listen.admin`; `__` separates keys, a number
+    /// selects an array element, and a value that parses as JSON is taken as JSON (else a string).
+    mutating func applyOverrides(_ root: JSONValue, environment: [String: String]) -> JSONValue {
+        var result = root
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) {
+            guard name.hasPrefix(Self.environmentPrefix), !Self.reservedEnvironment.contains(name),
+                  !name.hasPrefix("ASTRALISD_TEST_") else { continue }
+            let segments = name.dropFirst(Self.environmentPrefix.count)
+                .components(separatedBy: "__").map { $0.lowercased() }
+            guard !segments.contains(where: \.isEmpty) else {
+                issues.append(ConfigIssue(path: name, message: "environment override has an empty key segment"))
+                continue
+            }
+            let parsed = (try? JSONValue.parse(Data(value.utf8))) ?? .string(value)
+            if let updated = Self.set(parsed, at: segments[...], in: result) {
+                result = updated
+            } else {
+                issues.append(ConfigIssue(path: name, message: "environment override does not name a settable key (\(segments.joined(separator: ".")))"))
+            }
+        }
+        return result
+    }
+
+    private static func set(_ value: JSONValue, at path: ArraySlice<String>, in node: JSONValue?) -> JSONValue? {
+        guard let head = path.first else { return value }
+        let rest = path.dropFirst()
+        if let index = Int(head) {
+            guard case .array(var items) = node, items.indices.contains(index),
+                  let updated = set(value, at: rest, in: items[index]) else { return nil }
+            items[index] = updated
+            return .array(items)
+        }
+        var object: [String: JSONValue]
+        switch node {
+        case .object(let existing): object = existing
+        case nil, .null: object = [:]
+        default: return nil
+        }
+        guard let updated = set(value, at: rest, in: object[head]) else { return nil }
+        object[head] = updated
+        return .object(object)
+    }
+
+    // MARK: - Document
+
+    mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations"]) else {
+            return nil
+        }
+        let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
+        if stateDir.isEmpty { issue("state_dir", "expected a directory path, got an empty string") }
+
+        let listen = optionalObject(top, "listen", at: "", keys: ["webhooks", "admin"])
+        let webhooks = address(listen, "webhooks", at: "listen", default: ListenAddress(host: "127.0.0.1", port: 8080))
+        let admin = address(listen, "admin", at: "listen", default: ListenAddress(host: "127.0.0.1", port: 9090))
+        if let admin, !admin.isLoopback {
+            issue("listen.admin", "expected a loopback address (127.0.0.1, ::1 or localhost): the admin port has no authentication yet, got \(admin)")
+        }
+
+        let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter"])
+        let defaults = WorkerConfig()
+        let concurrency = integer(workersObject, "concurrency", at: "workers", range: 1...256, default: defaults.concurrency)
+        let pollMs = integer(workersObject, "poll_interval_ms", at: "workers", range: 10...60_000, default: 500)
+        let lease = integer(workersObject, "lease_seconds", at: "workers", range: 5...86_400, default: 60)
+        let maxAttempts = integer(workersObject, "max_attempts", at: "workers", range: 1...100, default: defaults.retry.maxAttempts)
+        let base = number(workersObject, "backoff_base_seconds", at: "workers", range: 0.01...86_400, default: defaults.retry.baseDelay)
+        let maxDelay = number(workersObject, "backoff_max_seconds", at: "workers", range: 0.01...604_800, default: defaults.retry.maxDelay)
+        let jitter = number(workersObject, "backoff_jitter", at: "workers", range: 0...1, default: defaults.retry.jitter)
+        if base > maxDelay { issue("workers.backoff_max_seconds", "expected a value no lower than workers.backoff_base_seconds (\(base)), got \(maxDelay)") }
+
+        let shutdown = optionalObject(top, "shutdown", at: "", keys: ["grace_seconds"])
+        let grace = number(shutdown, "grace_seconds", at: "shutdown", range: 0.1...600, default: 20)
+
+        let log = optionalObject(top, "log", at: "", keys: ["level"])
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        let level = string(log, "level", at: "log", default: "info") ?? "info"
+        if !levels.contains(level) { issue("log.level", "expected one of \(levels.joined(separator: ", ")), got \"\(level)\"") }
+
+        let intake = optionalObject(top, "intake", at: "", keys: ["batch_size"])
+        let batch = integer(intake, "batch_size", at: "intake", range: 1...1000, default: 64)
+
+        var organizations: [OrganizationConfig] = []
+        if let list = array(top, "organizations", at: "") {
+            if list.isEmpty { issue("organizations", "expected at least one organization") }
+            for (index, element) in list.enumerated() {
+                if let org = readOrganization(element, at: "organizations[\(index)]") { organizations.append(org) }
+            }
+        }
+        checkUnique(organizations.map(\.id), at: { "organizations[\($0)].id" }, what: "organization id")
+        var seenSources: [String: String] = [:]
+        for (orgIndex, org) in organizations.enumerated() {
+            for (sourceIndex, source) in org.sources.map(\.id).enumerated() {
+                if let other = seenSources[source] {
+                    issue("organizations[\(orgIndex)].sources[\(sourceIndex)].id", "source id \"\(source)\" is already used by organization \"\(other)\"; source ids are unique across organizations because they name the URL /hooks/{source}")
+                }
+                seenSources[source] = org.id
+            }
+        }
+
+        return DaemonConfig(
+            stateDir: stateDir,
+            webhookListen: webhooks ?? ListenAddress(host: "127.0.0.1", port: 8080),
+            adminListen: admin ?? ListenAddress(host: "127.0.0.1", port: 9090),
+            workers: WorkerConfig(
+                concurrency: concurrency,
+                pollInterval: Double(pollMs) / 1000,
+                leaseDuration: TimeInterval(lease),
+                retry: RetryPolicy(baseDelay: base, maxDelay: maxDelay, maxAttempts: maxAttempts, jitter: jitter)
+            ),
+            shutdownGrace: grace,
+            logLevel: level,
+            intakeBatchSize: batch,
+            organizations: organizations
+        )
+    }
+
+    private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {
+        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route"]) else { return nil }
+        let id = identifier(org, "id", at: path) ?? ""
+        let name = string(org, "name", at: path, default: id) ?? id
+        var pipelines: [Pipeline] = []
+        if let list = array(org, "pipelines", at: path) {
+            if list.isEmpty { issue("\(path).pipelines", "expected at least one pipeline") }
+            for (index, element) in list.enumerated() {
+                if let pipeline = readPipeline(element, organization: id, at: "\(path).pipelines[\(index)]") { pipelines.append(pipeline) }
+            }
+        }
+        checkUnique(pipelines.map(\.id), at: { "\(path).pipelines[\($0)].id" }, what: "pipeline id")
+
+        var defaultRoute: Route?
+        if org["default_route"] == nil {
+            issue("\(path).default_route", "missing; expected an object with pipeline, stage and title")
+        } else if let routeValue = org["default_route"] {
+            defaultRoute = readRoute(routeValue, pipelines: pipelines, at: "\(path).default_route")
+        }
+
+        var sources: [SourceConfig] = []
+        if let list = array(org, "sources", at: path) {
+            for (index, element) in list.enumerated() {
+                if let source = readSource(element, organization: id, pipelines: pipelines, at: "\(path).sources[\(index)]") { sources.append(source) }
+            }
+        }
+        guard let defaultRoute else { return nil }
+        return OrganizationConfig(id: id, name: name, pipelines: pipelines, sources: sources, defaultRoute: defaultRoute)
+    }
+
+    private mutating func readPipeline(_ value: JSONValue, organization: String, at path: String) -> Pipeline? {
+        guard let object = object(value, at: path, keys: ["id", "name", "stages"]) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let name = string(object, "name", at: path, default: id) ?? id
+        var stages: [Stage] = []
+        if let list = array(object, "stages", at: path) {
+            if list.isEmpty { issue("\(path).stages", "expected at least one stage") }
+            for (index, element) in list.enumerated() {
+                let stagePath = "\(path).stages[\(index)]"
+                guard let stage = self.object(element, at: stagePath, keys: ["id", "name"]) else { continue }
+                let stageID = identifier(stage, "id", at: stagePath) ?? ""
+                stages.append(Stage(id: stageID, name: string(stage, "name", at: stagePath, default: stageID) ?? stageID))
+            }
+        }
+        checkUnique(stages.map(\.id), at: { "\(path).stages[\($0)].id" }, what: "stage id")
+        return Pipeline(id: id, organization: organization, name: name, stages: stages)
+    }
+
+    private mutating func readRoute(_ value: JSONValue, pipelines: [Pipeline], at path: String) -> Route? {
+        guard let object = object(value, at: path, keys: ["pipeline", "stage", "priority", "assignee", "tags", "title", "description"]) else { return nil }
+        guard let pipelineID = string(object, "pipeline", at: path) else { return nil }
+        guard let pipeline = pipelines.first(where: { $0.id == pipelineID }) else {
+            issue("\(path).pipeline", "expected one of this organization's pipelines (\(pipelines.map(\.id).joined(separator: ", "))), got \"\(pipelineID)\"")
+            return nil
+        }
+        let stage = string(object, "stage", at: path, default: pipeline.stages.first?.id ?? "") ?? ""
+        if !pipeline.stages.contains(where: { $0.id == stage }) {
+            issue("\(path).stage", "expected a stage of pipeline \"\(pipelineID)\" (\(pipeline.stages.map(\.id).joined(separator: ", "))), got \"\(stage)\"")
+        }
+        let priorityText = string(object, "priority", at: path, default: "normal") ?? "normal"
+        let priority = Priority(rawValue: priorityText)
+        if priority == nil {
+            issue("\(path).priority", "expected one of \(Priority.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(priorityText)\"")
+        }
+        let assignee = string(object, "assignee", at: path, default: nil)
+        var tags: [String] = []
+        if let list = optionalArray(object, "tags", at: path) {
+            for (index, tag) in list.enumerated() {
+                if let text = tag.stringValue { tags.append(text) } else { issue("\(path).tags[\(index)]", "expected a string, got \(kind(of: tag))") }
+            }
+        }
+        let title = string(object, "title", at: path, default: "{{source}} submission {{intake_id}}") ?? ""
+        if title.isEmpty { issue("\(path).title", "expected a non-empty Mustache template") }
+        let description = string(object, "description", at: path, default: nil)
+        return Route(pipeline: pipelineID, stage: stage, priority: priority ?? .normal, assignee: assignee, tags: tags, titleTemplate: title, descriptionTemplate: description)
+    }
+
+    private mutating func readSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        guard let object = object(value, at: path, keys: ["id", "type", "auth", "max_body_bytes", "route"]) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let type = string(object, "type", at: path) ?? ""
+        if type != "webhook" {
+            issue("\(path).type", "expected \"webhook\" (the only source type this version supports), got \"\(type)\"")
+        }
+        let maxBody = integer(object, "max_body_bytes", at: path, range: 1...(100 << 20), default: 1 << 20)
+        var auth: WebhookAuth?
+        if let authValue = object["auth"] {
+            auth = readAuth(authValue, at: "\(path).auth")
+        } else {
+            issue("\(path).auth", "missing; expected {\"type\": \"standard-webhooks\" | \"github\" | \"bearer\" | \"none\", ...} (\"none\" must be chosen explicitly)")
+        }
+        let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
+        guard let auth else { return nil }
+        return SourceConfig(id: id, organization: organization, kind: .webhook, auth: auth, maxBodyBytes: maxBody, route: route)
+    }
+
+    private mutating func readAuth(_ value: JSONValue, at path: String) -> WebhookAuth? {
+        guard case .object(let fields) = value, let type = fields["type"]?.stringValue else {
+            issue("\(path).type", "missing; expected one of standard-webhooks, github, bearer, none")
+            return nil
+        }
+        let allowed: [String: Set<String>] = [
+            "none": ["type"], "standard-webhooks": ["type", "secrets", "tolerance_seconds"],
+            "github": ["type", "secrets"], "bearer": ["type", "tokens"],
+        ]
+        guard let object = object(value, at: path, keys: allowed[type] ?? ["type"]) else { return nil }
+        switch type {
+        case "none":
+            return WebhookAuth.none
+        case "standard-webhooks":
+            let secrets = secretList(object, "secrets", at: path)
+            let tolerance = integer(object, "tolerance_seconds", at: path, range: 1...86_400, default: 300)
+            return .standardWebhooks(secrets: secrets, toleranceSeconds: tolerance)
+        case "github":
+            return .github(secrets: secretList(object, "secrets", at: path))
+        case "bearer":
+            return .bearer(tokens: secretList(object, "tokens", at: path))
+        default:
+            issue("\(path).type", "expected one of standard-webhooks, github, bearer, none, got \"\(type)\"")
+            return nil
+        }
+    }
+
+    private mutating func secretList(_ object: [String: JSONValue], _ key: String, at path: String) -> [SecretRef] {
+        guard let list = array(object, key, at: path) else { return [] }
+        if list.isEmpty { issue("\(path).\(key)", "expected at least one secret reference") }
+        var refs: [SecretRef] = []
+        for (index, element) in list.enumerated() {
+            let elementPath = "\(path).\(key)[\(index)]"
+            guard let ref = self.object(element, at: elementPath, keys: ["env", "file", "credential", "value"]) else { continue }
+            guard ref.count == 1, let (kind, raw) = ref.first, let text = raw.stringValue, !text.isEmpty else {
+                issue(elementPath, "expected exactly one of {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME}, {\"value\": SECRET} with a non-empty string")
+                continue
+            }
+            switch kind {
+            case "env": refs.append(.env(text))
+            case "file": refs.append(.file(text))
+            case "credential": refs.append(.credential(text))
+            default: refs.append(.value(text))
+            }
+        }
+        return refs
+    }
+
+    // MARK: - Typed readers that record issues
+
+    private mutating func issue(_ path: String, _ message: String) {
+        issues.append(ConfigIssue(path: path, message: message))
+    }
+
+    private func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    private func kind(of value: JSONValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    private mutating func object(_ value: JSONValue, at path: String, keys: Set<String>) -> [String: JSONValue]? {
+        guard case .object(let dict) = value else {
+            issue(path, "expected an object, got \(kind(of: value))")
+            return nil
+        }
+        for key in dict.keys.sorted() where !keys.contains(key) {
+            issue(join(path, key), "unknown key; expected one of \(keys.sorted().joined(separator: ", "))")
+        }
+        return dict
+    }
+
+    private mutating func optionalObject(_ parent: [String: JSONValue], _ key: String, at path: String, keys: Set<String>) -> [String: JSONValue]? {
+        guard let value = parent[key] else { return [:] }
+        return object(value, at: join(path, key), keys: keys)
+    }
+
+    private mutating func array(_ parent: [String: JSONValue], _ key: String, at path: String) -> [JSONValue]? {
+        guard let value = parent[key] else {
+            issue(join(path, key), "missing; expected an array")
+            return nil
+        }
+        guard case .array(let list) = value else {
+            issue(join(path, key), "expected an array, got \(kind(of: value))")
+            return nil
+        }
+        return list
+    }
+
+    private mutating func optionalArray(_ parent: [String: JSONValue], _ key: String, at path: String) -> [JSONValue]? {
+        guard parent[key] != nil else { return nil }
+        return array(parent, key, at: path)
+    }
+
+    /// A required string when `default` is not given (pass `default: nil` for optional strings).
+    private mutating func string(_ parent: [String: JSONValue]?, _ key: String, at path: String) -> String? {
+        guard let value = parent?[key] else {
+            if parent != nil { issue(join(path, key), "missing; expected a string") }
+            return nil
+        }
+        guard case .string(let text) = value else {
+            issue(join(path, key), "expected a string, got \(kind(of: value))")
+            return nil
+        }
+        return text
+    }
+
+    /// An optional string: absent or `null` gives `fallback`.
+    private mutating func string(_ parent: [String: JSONValue]?, _ key: String, at path: String, default fallback: String?) -> String? {
+        guard let value = parent?[key], value != .null else { return fallback }
+        guard case .string(let text) = value else {
+            issue(join(path, key), "expected a string, got \(kind(of: value))")
+            return fallback
+        }
+        return text
+    }
+
+    private mutating func identifier(_ parent: [String: JSONValue], _ key: String, at path: String) -> String? {
+        guard let text = string(parent, key, at: path) else { return nil }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+        if text.isEmpty || text.count > 64 || !text.allSatisfy({ allowed.contains($0) }) || text.first == "-" || text.first == "_" {
+            issue(join(path, key), "expected 1-64 characters of a-z, 0-9, '-' or '_' starting with a letter or digit, got \"\(text)\"")
+        }
+        return text
+    }
+
+    private mutating func integer(_ parent: [String: JSONValue]?, _ key: String, at path: String, range: ClosedRange<Int>, default fallback: Int) -> Int {
+        guard let value = parent?[key] else { return fallback }
+        guard case .number(let number) = value, number.rounded() == number, let int = Int(exactly: number) else {
+            issue(join(path, key), "expected an integer in \(range.lowerBound)...\(range.upperBound), got \(value.displayText)")
+            return fallback
+        }
+        guard range.contains(int) else {
+            issue(join(path, key), "expected an integer in \(range.lowerBound)...\(range.upperBound), got \(int)")
+            return fallback
+        }
+        return int
+    }
+
+    private mutating func number(_ parent: [String: JSONValue]?, _ key: String, at path: String, range: ClosedRange<Double>, default fallback: Double) -> Double {
+        guard let value = parent?[key] else { return fallback }
+        guard case .number(let number) = value, range.contains(number) else {
+            issue(join(path, key), "expected a number in \(range.lowerBound)...\(range.upperBound), got \(value.displayText)")
+            return fallback
+        }
+        return number
+    }
+
+    private mutating func address(_ parent: [String: JSONValue]?, _ key: String, at path: String, default fallback: ListenAddress) -> ListenAddress? {
+        guard let value = parent?[key] else { return fallback }
+        let fullPath = join(path, key)
+        guard case .string(let text) = value else {
+            issue(fullPath, "expected \"host:port\", got \(kind(of: value))")
+            return nil
+        }
+        guard let parsed = Self.parseAddress(text) else {
+            issue(fullPath, "expected \"host:port\" with a port in 1...65535 (IPv6 as \"[::1]:9090\"), got \"\(text)\"")
+            return nil
+        }
+        return parsed
+    }
+
+    /// Parses `host:port` or `[v6]:port`.
+    public static func parseAddress(_ text: String) -> ListenAddress? {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return ListenAddress(host: String(host), port: port)
+    }
+
+    private mutating func checkUnique(_ ids: [String], at path: (Int) -> String, what: String) {
+        var seen = Set<String>()
+        for (index, id) in ids.enumerated() where !id.isEmpty {
+            if !seen.insert(id).inserted { issue(path(index), "duplicate \(what) \"\(id)\"") }
+        }
+    }
+}

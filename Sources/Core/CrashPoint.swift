@@ -1,0 +1,22 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Test hook for crash-safety tests: when `ASTRALISD_TEST_CRASH_POINT` names a point, the process
+/// kills itself with SIGKILL on reaching it — as a power cut or OOM kill would — so tests can
+/// restart the daemon and check that nothing was lost or done twice. Unset in production; the
+/// check is one dictionary lookup made once.
+public enum CrashPoint {
+    private static let armed: String? = ProcessInfo.processInfo.environment["ASTRALISD_TEST_CRASH_POINT"]
+
+    /// Points the daemon passes, in the order an intake meets them.
+    public static let afterBlobWrite = "after-blob-write"
+    public static let afterIntakeCommit = "after-intake-commit"
+    public static let afterDecisionCommit = "after-decision-commit"
+
+    public static func reached(_ name: String) {
+        guard let armed, armed == name else { return }
+        kill(getpid(), SIGKILL)
+    }
+}

@@ -1,0 +1,164 @@
+public import Foundation
+
+/// A reference to bytes in the blob store.
+public struct BlobRef: Sendable, Equatable, Codable {
+    /// Lower-case hex SHA-256 of the bytes; the key they are stored under.
+    public var sha256: String
+    public var size: Int
+
+    public init(sha256: String, size: Int) {
+        self.sha256 = sha256
+        self.size = size
+    }
+}
+
+/// Content-addressed, durable byte storage. `put` returns only once the bytes are durable.
+public protocol BlobStore: Sendable {
+    func put(_ data: Data) async throws -> BlobRef
+    /// Stores several blobs with one durability barrier (group commit).
+    func putMany(_ blobs: [Data]) async throws -> [BlobRef]
+    func get(_ sha256: String) async throws -> Data
+    func contains(_ sha256: String) async throws -> Bool
+}
+
+/// Raised by backends; `description` is safe to show an operator, never an HTTP client.
+public enum StoreError: Error, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case conflict(String)
+    case unavailable(String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what): return "not found: \(what)"
+        case .conflict(let what): return "conflict: \(what)"
+        case .unavailable(let why): return "store unavailable: \(why)"
+        case .invalid(let why): return "invalid: \(why)"
+        }
+    }
+}
+
+/// An intake to record, with the documents that arrived with it.
+public struct NewIntake: Sendable, Equatable {
+    public var intake: Intake
+    public var documents: [Document]
+
+    public init(intake: Intake, documents: [Document] = []) {
+        self.intake = intake
+        self.documents = documents
+    }
+}
+
+/// What recording an intake did.
+public enum IntakeRecordResult: Sendable, Equatable {
+    /// Stored now, and its processing job queued in the same transaction.
+    case created(Intake)
+    /// An intake with the same organization and dedupe key already existed; nothing was written.
+    case duplicate(Intake)
+
+    public var intake: Intake {
+        switch self {
+        case .created(let intake), .duplicate(let intake): return intake
+        }
+    }
+}
+
+/// A pipeline item about to be written for a decision.
+public struct NewPipelineItem: Sendable, Equatable {
+    public var id: String
+    public var route: Route
+    public var title: String
+    public var description: String?
+    public var fields: JSONValue
+
+    public init(id: String = Identifier.make(prefix: "it"), route: Route, title: String, description: String?, fields: JSONValue) {
+        self.id = id
+        self.route = route
+        self.title = title
+        self.description = description
+        self.fields = fields
+    }
+}
+
+/// Filters for listing items.
+public struct ItemFilter: Sendable, Equatable {
+    public var organization: String?
+    public var pipeline: String?
+    public var stage: String?
+    public var assignee: String?
+    public var limit: Int
+    /// Items created strictly before this id (ids sort by time), for paging.
+    public var before: String?
+
+    public init(organization: String? = nil, pipeline: String? = nil, stage: String? = nil, assignee: String? = nil, limit: Int = 100, before: String? = nil) {
+        self.organization = organization
+        self.pipeline = pipeline
+        self.stage = stage
+        self.assignee = assignee
+        self.limit = limit
+        self.before = before
+    }
+}
+
+/// Counts the admin port and metrics show.
+public struct StoreCounts: Sendable, Equatable, Codable {
+    public var intakesByStatus: [String: Int]
+    public var items: Int
+
+    public init(intakesByStatus: [String: Int], items: Int) {
+        self.intakesByStatus = intakesByStatus
+        self.items = items
+    }
+}
+
+/// The durable state of the daemon. Implemented on SQLite today and PostgreSQL later; both run
+/// the same contract tests.
+public protocol Store: Sendable {
+    /// Makes pipelines and stages from config known to the store (idempotent upsert).
+    func syncPipelines(_ pipelines: [Pipeline]) async throws
+
+    /// Records intakes and enqueues `processJobs[i]` for each new one, all in one transaction per
+    /// call. Duplicates (same organization + dedupe key) return the existing intake and queue nothing.
+    func recordIntakes(_ intakes: [NewIntake], processJobs: [NewJob]) async throws -> [IntakeRecordResult]
+
+    func intake(id: String) async throws -> Intake?
+    func intake(organization: String, dedupeKey: String) async throws -> Intake?
+    func documents(intakeID: String) async throws -> [Document]
+    func setIntakeStatus(id: String, status: IntakeStatus, reason: String?) async throws
+
+    /// Commits a decision: the item (if the decision routes), the intake's new status and decision,
+    /// an activity entry and the follow-up jobs, in one transaction. Running it again for the same
+    /// intake changes nothing and returns the item made the first time.
+    func commitDecision(intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob], actor: String) async throws -> PipelineItem?
+
+    func items(_ filter: ItemFilter) async throws -> [PipelineItem]
+    func item(id: String) async throws -> PipelineItem?
+    /// Moves an item to another stage of its pipeline (appended at the end), with an activity entry.
+    func moveItem(id: String, toStage stage: String, actor: String) async throws -> PipelineItem
+    func activity(itemID: String) async throws -> [ActivityEntry]
+    func pipelines(organization: String?) async throws -> [Pipeline]
+
+    func counts() async throws -> StoreCounts
+    /// Cheap liveness check of the backend.
+    func ping() async throws
+}
+
+/// The job queue: leases with expiry, retries with backoff, dead letters, delayed jobs.
+public protocol JobQueue: Sendable {
+    func enqueue(_ jobs: [NewJob]) async throws
+    /// Leases up to `limit` runnable jobs (ready and due, or leased with an expired lease) to `owner`.
+    func lease(owner: String, limit: Int, leaseDuration: TimeInterval) async throws -> [Job]
+    /// Extends a lease the owner still holds; false if it was lost.
+    func heartbeat(jobID: String, owner: String, leaseDuration: TimeInterval) async throws -> Bool
+    func complete(jobID: String, owner: String) async throws
+    /// Records a failed attempt: retried later with backoff, or dead-lettered when permanent or out of attempts.
+    @discardableResult
+    func fail(jobID: String, owner: String, error: String, permanent: Bool) async throws -> JobFailureOutcome
+    /// Gives a leased job back without counting the attempt (graceful shutdown).
+    func release(jobID: String, owner: String) async throws
+    func job(id: String) async throws -> Job?
+    func stats() async throws -> JobStats
+    func deadLetters(limit: Int) async throws -> [Job]
+    /// Makes a dead job ready again with a fresh attempt budget.
+    func retry(jobID: String) async throws
+}

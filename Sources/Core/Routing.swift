@@ -1,0 +1,129 @@
+public import Foundation
+
+/// Everything routing may look at for one intake. Built by Inbound from the raw bytes; read by the
+/// router and by templates (item titles, replies). Stable field names: rule files refer to them.
+public struct Facts: Sendable, Codable, Equatable {
+    public var intakeID: String
+    public var organization: String
+    public var source: String
+    public var sourceKind: SourceKind
+    public var receivedAt: Date
+    /// Webhook payload (JSON body, or form fields as an object of strings / arrays of strings).
+    public var payload: JSONValue
+    public var subject: String?
+    public var from: String?
+    public var text: String?
+    public var documents: [DocumentFacts]
+
+    public init(
+        intakeID: String, organization: String, source: String, sourceKind: SourceKind, receivedAt: Date,
+        payload: JSONValue = .object([:]), subject: String? = nil, from: String? = nil, text: String? = nil,
+        documents: [DocumentFacts] = []
+    ) {
+        self.intakeID = intakeID
+        self.organization = organization
+        self.source = source
+        self.sourceKind = sourceKind
+        self.receivedAt = receivedAt
+        self.payload = payload
+        self.subject = subject
+        self.from = from
+        self.text = text
+        self.documents = documents
+    }
+
+    /// The view templates see: `{{payload.name}}`, `{{source}}`, `{{#documents}}{{filename}}{{/documents}}`...
+    public var templateContext: [String: Any] {
+        var context: [String: Any] = [
+            "intake_id": intakeID,
+            "organization": organization,
+            "source": source,
+            "source_kind": sourceKind.rawValue,
+            "received_at": ISO8601DateFormatter().string(from: receivedAt),
+            "payload": payload.plainValue ?? [String: Any](),
+            "documents": documents.map { ["filename": $0.filename, "type": $0.declaredType, "size": $0.size] },
+        ]
+        if let subject { context["subject"] = subject }
+        if let from { context["from"] = from }
+        if let text { context["text"] = text }
+        return context
+    }
+}
+
+/// What routing sees of a document.
+public struct DocumentFacts: Sendable, Codable, Equatable {
+    public var filename: String
+    public var declaredType: String
+    public var size: Int
+
+    public init(filename: String, declaredType: String, size: Int) {
+        self.filename = filename
+        self.declaredType = declaredType
+        self.size = size
+    }
+}
+
+/// Item priority, ordered from lowest to highest.
+public enum Priority: String, Sendable, Codable, CaseIterable, Comparable {
+    case low, normal, high, urgent
+
+    private var rank: Int { Priority.allCases.firstIndex(of: self) ?? 0 }
+    public static func < (lhs: Priority, rhs: Priority) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// Where an intake goes: the pipeline item to create.
+public struct Route: Sendable, Codable, Equatable {
+    public var pipeline: String
+    public var stage: String
+    public var priority: Priority
+    public var assignee: String?
+    public var tags: [String]
+    /// Mustache template over `Facts.templateContext`.
+    public var titleTemplate: String
+    public var descriptionTemplate: String?
+
+    public init(
+        pipeline: String, stage: String, priority: Priority = .normal, assignee: String? = nil,
+        tags: [String] = [], titleTemplate: String, descriptionTemplate: String? = nil
+    ) {
+        self.pipeline = pipeline
+        self.stage = stage
+        self.priority = priority
+        self.assignee = assignee
+        self.tags = tags
+        self.titleTemplate = titleTemplate
+        self.descriptionTemplate = descriptionTemplate
+    }
+}
+
+/// The outcome of routing one intake, with the reasons, kept on the intake for later explanation.
+public struct Decision: Sendable, Codable, Equatable {
+    public enum Outcome: String, Sendable, Codable {
+        /// Create an item on `route`.
+        case route
+        /// Hold for a human (`review` status) without creating anything.
+        case review
+        /// Drop deliberately (auto-replies, bounces...).
+        case ignore
+    }
+
+    public var outcome: Outcome
+    public var route: Route?
+    /// Which mechanism decided: `default-route`, later a rule id or `ai`.
+    public var decidedBy: String
+    /// Human-readable steps that led here.
+    public var trace: [String]
+
+    public init(outcome: Outcome, route: Route?, decidedBy: String, trace: [String]) {
+        self.outcome = outcome
+        self.route = route
+        self.decidedBy = decidedBy
+        self.trace = trace
+    }
+}
+
+/// Decides where an intake goes. The default route from config implements it today; the rules
+/// engine and AI router will implement the same protocol.
+public protocol IntakeRouter: Sendable {
+    func decide(_ facts: Facts) async throws -> Decision
+}

@@ -1,0 +1,105 @@
+import Actions
+import Core
+import Foundation
+import Inbound
+
+/// Reads secrets named by `SecretRef`s: environment variables, files, systemd credentials.
+struct SecretResolver {
+    var environment: [String: String]
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func resolve(_ ref: SecretRef) throws -> String {
+        switch ref {
+        case .value(let secret):
+            return secret
+        case .env(let name):
+            guard let value = environment[name], !value.isEmpty else { throw Failure(description: "environment variable \(name) is not set or empty") }
+            return value
+        case .file(let path):
+            return try read(path, label: "file \(path)")
+        case .credential(let name):
+            guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
+                throw Failure(description: "credential \(name) requested but $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)")
+            }
+            guard !name.contains("/") else { throw Failure(description: "credential name \(name) must not contain '/'") }
+            return try read(directory + "/" + name, label: "credential \(name)")
+        }
+    }
+
+    private func read(_ path: String, label: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure(description: "\(label) cannot be read") }
+        guard var text = String(data: data, encoding: .utf8) else { throw Failure(description: "\(label) is not UTF-8") }
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        guard !text.isEmpty else { throw Failure(description: "\(label) is empty") }
+        return text
+    }
+}
+
+/// A validated configuration with everything resolved that needs I/O: secrets, templates.
+struct LoadedConfig: Sendable {
+    var config: DaemonConfig
+    var endpoints: [WebhookEndpoint]
+    var path: String
+}
+
+enum ConfigLoader {
+    /// Where the config is when `--config` is not given.
+    static func defaultPath(environment: [String: String]) -> String {
+        environment["ASTRALISD_CONFIG"] ?? "/etc/astralisd/astralisd.json"
+    }
+
+    /// Loads and validates `path`. State directory precedence: `--state-dir` flag, then systemd's
+    /// `$STATE_DIRECTORY`, then the `ASTRALISD_STATE_DIR` override, then the file.
+    static func load(path: String, stateDirOverride: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> LoadedConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
+            throw ConfigError(source: path, issues: [ConfigIssue(path: "", message: "configuration file \(reason)")])
+        }
+        var config = try ConfigParser.parse(data, sourceName: path, environment: environment)
+        if let override = stateDirOverride {
+            config.stateDir = override
+        } else if let systemd = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !systemd.isEmpty {
+            config.stateDir = String(systemd)
+        }
+
+        var issues: [ConfigIssue] = []
+        let resolver = SecretResolver(environment: environment)
+        var endpoints: [WebhookEndpoint] = []
+        for (orgIndex, org) in config.organizations.enumerated() {
+            let orgPath = "organizations[\(orgIndex)]"
+            checkTemplates(org.defaultRoute, at: "\(orgPath).default_route", into: &issues)
+            for (sourceIndex, source) in org.sources.enumerated() {
+                let sourcePath = "\(orgPath).sources[\(sourceIndex)]"
+                if let route = source.route { checkTemplates(route, at: "\(sourcePath).route", into: &issues) }
+                do {
+                    let verifier = try WebhookVerifier(auth: source.auth) { ref in
+                        do {
+                            return try resolver.resolve(ref)
+                        } catch {
+                            throw SecretResolver.Failure(description: "\(error)")
+                        }
+                    }
+                    endpoints.append(WebhookEndpoint(config: source, verifier: verifier))
+                } catch {
+                    issues.append(ConfigIssue(path: "\(sourcePath).auth", message: "\(error)"))
+                }
+            }
+        }
+        guard issues.isEmpty else { throw ConfigError(source: path, issues: issues) }
+        return LoadedConfig(config: config, endpoints: endpoints, path: path)
+    }
+
+    private static func checkTemplates(_ route: Route, at path: String, into issues: inout [ConfigIssue]) {
+        for (key, template) in [("title", route.titleTemplate), ("description", route.descriptionTemplate)] {
+            guard let template else { continue }
+            do {
+                try ItemComposer.validate(template)
+            } catch {
+                issues.append(ConfigIssue(path: "\(path).\(key)", message: "expected a valid Mustache template: \(error)"))
+            }
+        }
+    }
+}

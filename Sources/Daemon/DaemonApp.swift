@@ -1,0 +1,209 @@
+import Actions
+import Core
+import Foundation
+import Hummingbird
+import Inbound
+import Logging
+import Rules
+import ServiceLifecycle
+import Storage
+import Synchronization
+import UnixSignals
+
+/// The running daemon's parts, built from one loaded configuration. `@main` stays thin: tests
+/// build the same object, drive its routers directly, or run its service group.
+final class DaemonApp: Sendable {
+    let loaded: Mutex<LoadedConfig>
+    let store: SQLiteStore
+    let blobs: FileBlobStore
+    let committer: IntakeCommitter
+    let directory: WebhookDirectory
+    let router: RouterSlot
+    let metrics: DaemonMetrics
+    let notifier: SystemdNotifier
+    let doorbell = Doorbell()
+    let health = LoopHealth()
+    let logLevel: SharedLogLevel
+    let logger: Logger
+    let environment: [String: String]
+    let startedAt: Date
+    let stateDirOverride: String?
+
+    /// Opens the store under the state directory and prepares every part; starts nothing.
+    static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedLogLevel, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
+        let storage = try openStorage(config: loaded.config, logger: logger)
+        try await storage.store.syncPipelines(loaded.config.pipelines)
+        return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics)
+    }
+
+    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: FileBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedLogLevel, logger: Logger, metrics: DaemonMetrics) {
+        let config = loaded.config
+        self.loaded = Mutex(loaded)
+        self.stateDirOverride = stateDirOverride
+        self.environment = environment
+        self.notifier = notifier
+        self.logLevel = logLevel
+        self.logger = logger
+        self.metrics = metrics
+        self.startedAt = Date()
+        self.store = store
+        self.blobs = blobs
+        self.directory = WebhookDirectory(loaded.endpoints)
+        self.router = RouterSlot(DefaultRouter(config: config))
+        let doorbell = self.doorbell
+        self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
+    }
+
+    /// The state directory layout: `astralisd.sqlite` and `blobs/`.
+    static func openStorage(config: DaemonConfig, logger: Logger) throws -> (store: SQLiteStore, blobs: FileBlobStore) {
+        let stateDir = config.stateDir
+        do {
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw StoreError.unavailable("cannot create state directory \(stateDir): \(error.localizedDescription)")
+        }
+        let store = try SQLiteStore(path: stateDir + "/astralisd.sqlite", retry: config.workers.retry, logger: logger)
+        let blobs = try FileBlobStore(root: stateDir + "/blobs")
+        return (store, blobs)
+    }
+
+    var config: DaemonConfig { loaded.withLock { $0.config } }
+
+    func makeWebhookRouter() -> Router<IngressRequestContext> {
+        let router = Router(context: IngressRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
+        WebhookIngress(directory: directory, committer: committer, store: store, observer: metrics.ingressObserver, logger: logger).addRoutes(to: router)
+        return router
+    }
+
+    var stallLimit: Duration {
+        // A lease call plus one poll wait should never take this long on a healthy store.
+        .seconds(max(30, config.workers.pollInterval * 10))
+    }
+
+    func makeAdminRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
+        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, stallLimit: stallLimit, startedAt: startedAt, logger: logger).addRoutes(to: router)
+        return router
+    }
+
+    func makeWorker() -> JobWorker {
+        let config = self.config
+        let processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), logger: logger)
+        let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
+        return JobWorker(
+            queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
+            pollInterval: .milliseconds(Int64(config.workers.pollInterval * 1000)), leaseDuration: config.workers.leaseDuration,
+            owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
+        )
+    }
+
+    /// All long-lived services. Shutdown runs in reverse order: STOPPING=1 first, then the public
+    /// listener stops taking webhooks, then the admin port, then workers drain.
+    func makeServiceGroup() -> ServiceGroup {
+        let config = self.config
+        let readiness = ReadinessGate(expected: 2) { [self] in
+            let elapsed = Date().timeIntervalSince(startedAt)
+            logger.info("astralisd ready", metadata: [
+                "listen.webhooks": "\(config.webhookListen)", "listen.admin": "\(config.adminListen)",
+                "startup.ms": "\(Int(elapsed * 1000))", "state.dir": "\(config.stateDir)",
+            ])
+            notifier.ready(status: "accepting webhooks on \(config.webhookListen)")
+        }
+        let webhookApp = Application(
+            router: makeWebhookRouter(),
+            configuration: .init(address: .hostname(config.webhookListen.host, port: config.webhookListen.port), serverName: "astralisd", reuseAddress: true),
+            onServerRunning: { _ in readiness.arrive() },
+            logger: logger
+        )
+        let adminApp = Application(
+            router: makeAdminRouter(),
+            configuration: .init(address: .hostname(config.adminListen.host, port: config.adminListen.port), serverName: "astralisd", reuseAddress: true),
+            onServerRunning: { _ in readiness.arrive() },
+            logger: logger
+        )
+        let services: [any Service] = [
+            makeWorker(),
+            WatchdogService(notifier: notifier, health: health, stallLimit: stallLimit, logger: logger),
+            ReloadService(app: self),
+            adminApp,
+            webhookApp,
+            StoppingNotifier(notifier: notifier, logger: logger),
+        ]
+        var groupConfig = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfig.maximumGracefulShutdownDuration = .milliseconds(Int64(config.shutdownGrace * 1000))
+        return ServiceGroup(configuration: groupConfig)
+    }
+
+    /// SIGHUP: parse and validate first; swap only a valid configuration; keep the old one and
+    /// say why otherwise. Restart-only keys keep their running values and are reported.
+    func reload() {
+        notifier.reloading()
+        defer { notifier.ready() }
+        let current = loaded.withLock { $0 }
+        let next: LoadedConfig
+        do {
+            next = try ConfigLoader.load(path: current.path, stateDirOverride: stateDirOverride, environment: environment)
+        } catch {
+            metrics.configReload(success: false)
+            logger.error("Reload rejected; keeping the running configuration", metadata: [
+                "config.path": "\(current.path)", "config.errors": "\(error.issues.map(\.description))",
+            ])
+            return
+        }
+        let restartOnly = next.config.restartOnlyDifferences(from: current.config)
+        var applied = next
+        // Keep restart-only values as they run, so what the daemon reports matches what it does.
+        applied.config.stateDir = current.config.stateDir
+        applied.config.webhookListen = current.config.webhookListen
+        applied.config.adminListen = current.config.adminListen
+        applied.config.workers.concurrency = current.config.workers.concurrency
+        applied.config.intakeBatchSize = current.config.intakeBatchSize
+        directory.replace(with: next.endpoints)
+        router.current = DefaultRouter(config: applied.config)
+        logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
+        loaded.withLock { $0 = applied }
+        let pipelines = applied.config.pipelines
+        let store = self.store
+        Task { try? await store.syncPipelines(pipelines) }
+        metrics.configReload(success: true)
+        if restartOnly.isEmpty {
+            logger.info("Configuration reloaded", metadata: ["config.path": "\(current.path)"])
+        } else {
+            logger.warning("Configuration reloaded; some changes need a restart", metadata: ["config.path": "\(current.path)", "config.restart_only": "\(restartOnly)"])
+        }
+    }
+}
+
+/// Owns SIGHUP for the whole process.
+struct ReloadService: Service {
+    let app: DaemonApp
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            app.logger.info("SIGHUP received; reloading configuration")
+            app.reload()
+        }
+    }
+}
+
+/// Calls `onReady` once when `expected` listeners have started.
+final class ReadinessGate: Sendable {
+    private let remaining: Mutex<Int>
+    private let onReady: @Sendable () -> Void
+
+    init(expected: Int, onReady: @escaping @Sendable () -> Void) {
+        remaining = Mutex(expected)
+        self.onReady = onReady
+    }
+
+    func arrive() {
+        let fire = remaining.withLock { count -> Bool in
+            count -= 1
+            return count == 0
+        }
+        if fire { onReady() }
+    }
+}

@@ -1,0 +1,82 @@
+import Actions
+import Core
+import Foundation
+import Inbound
+import Logging
+import Synchronization
+
+/// The router in force; replaced whole when a reload succeeds.
+final class RouterSlot: Sendable {
+    private let router: Mutex<any IntakeRouter>
+    init(_ router: any IntakeRouter) { self.router = Mutex(router) }
+    var current: any IntakeRouter {
+        get { router.withLock { $0 } }
+        set { router.withLock { $0 = newValue } }
+    }
+}
+
+/// `intake.process`: raw bytes → Facts → decision → pipeline item, committed in one transaction.
+/// Running it twice for one intake changes nothing the second time (the store keys items by intake).
+struct IntakeProcessor: JobHandling {
+    let store: any Store
+    let blobs: any BlobStore
+    let router: RouterSlot
+    let composer: ItemComposer
+    let logger: Logger
+
+    func run(_ job: Job) async throws {
+        guard let intakeID = job.payload["intake"]?.stringValue else {
+            throw PermanentJobError("job payload has no intake id")
+        }
+        var logger = self.logger
+        logger[metadataKey: "intake.id"] = "\(intakeID)"
+        guard let intake = try await store.intake(id: intakeID) else {
+            throw PermanentJobError("intake \(intakeID) does not exist")
+        }
+        guard intake.status == .received || intake.status == .processing else {
+            logger.debug("Intake already processed", metadata: ["intake.status": "\(intake.status.rawValue)"])
+            return
+        }
+        if intake.status == .received {
+            try await store.setIntakeStatus(id: intakeID, status: .processing, reason: nil)
+        }
+        do {
+            let raw = try await blobs.get(intake.rawBlob)
+            let documents = try await store.documents(intakeID: intakeID)
+            let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents)
+            let decision = try await router.current.decide(facts)
+            var item: NewPipelineItem?
+            let status: IntakeStatus
+            switch decision.outcome {
+            case .route:
+                guard let route = decision.route else { throw PermanentJobError("decision routes but names no route") }
+                item = try composer.compose(route: route, facts: facts)
+                status = .done
+            case .review:
+                status = .review
+            case .ignore:
+                status = .done
+            }
+            let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker")
+            CrashPoint.reached(CrashPoint.afterDecisionCommit)
+            logger.info("Intake routed", metadata: [
+                "intake.source": "\(intake.source)",
+                "decision.by": "\(decision.decidedBy)",
+                "decision.outcome": "\(decision.outcome.rawValue)",
+                "item.id": "\(committed?.id ?? "-")",
+            ])
+        } catch let error as PermanentJobError {
+            try? await store.setIntakeStatus(id: intakeID, status: .failed, reason: error.reason)
+            throw error
+        }
+    }
+
+    func deadLettered(_ job: Job, reason: String) async {
+        guard let intakeID = job.payload["intake"]?.stringValue else { return }
+        do {
+            try await store.setIntakeStatus(id: intakeID, status: .failed, reason: "processing gave up: \(reason)")
+        } catch {
+            logger.error("Marking a dead-lettered intake failed", metadata: ["intake.id": "\(intakeID)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import AsyncAlgorithms
+import Core
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Something that carries out one kind of job. Handlers are idempotent: a job may run again after
+/// a crash between its effect and its completion.
+protocol JobHandling: Sendable {
+    func run(_ job: Job) async throws
+    /// Called once a job of this kind has been dead-lettered, to mark what it was working on.
+    func deadLettered(_ job: Job, reason: String) async
+}
+
+/// Wakes a waiting loop early. A ring with nobody waiting is remembered once, so a wake-up sent
+/// just before the loop starts waiting is not lost.
+final class Doorbell: Sendable {
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func ring() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.rung = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns on a ring, after `timeout`, or on cancellation.
+    func wait(timeout: Duration) async {
+        let timer = Task { [self] in
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { ring() }
+        }
+        defer { timer.cancel() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.rung {
+                        state.rung = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            ring()
+        }
+    }
+}
+
+/// Jobs in flight, shared between the leasing loop and the job tasks.
+final class RunningCount: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func add(_ delta: Int) { count.withLock { $0 += delta } }
+}
+
+/// When the job loop last went round; the watchdog pings systemd only while this is recent.
+final class LoopHealth: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+    func tick() { last.withLock { $0 = .now } }
+    var sinceLastTick: Duration { last.withLock { ContinuousClock.now - $0 } }
+}
+
+/// Leases due jobs and runs them, at most `concurrency` at once. On graceful shutdown it stops
+/// leasing and lets running jobs finish; jobs still running when the group cancels it are given
+/// back to the queue (released) so another start picks them up at once.
+struct JobWorker: Service {
+    let queue: any JobQueue
+    let handlers: [String: any JobHandling]
+    let concurrency: Int
+    let pollInterval: Duration
+    let leaseDuration: TimeInterval
+    let owner: String
+    let doorbell: Doorbell
+    let health: LoopHealth
+    let metrics: DaemonMetrics
+    let logger: Logger
+
+    func run() async throws {
+        let running = RunningCount()
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    health.tick()
+                    let free = concurrency - running.value
+                    var leased = 0
+                    if free > 0 {
+                        do {
+                            let jobs = try await queue.lease(owner: owner, limit: free, leaseDuration: leaseDuration)
+                            leased = jobs.count
+                            for job in jobs {
+                                running.add(1)
+                                group.addTask {
+                                    await execute(job)
+                                    running.add(-1)
+                                    doorbell.ring()
+                                }
+                            }
+                        } catch {
+                            logger.error("Leasing jobs failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    // A full lease means more may be due: look again at once when a slot is free.
+                    if leased > 0, leased == free, running.value < concurrency { continue }
+                    await doorbell.wait(timeout: pollInterval)
+                }
+            } onGracefulShutdown: {
+                doorbell.ring()
+            }
+            logger.info("Job worker draining", metadata: ["jobs.running": "\(running.value)"])
+        }
+        logger.info("Job worker stopped")
+    }
+
+    private func execute(_ job: Job) async {
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.kind"] = "\(job.kind)"
+        let started = ContinuousClock.now
+        do {
+            guard let handler = handlers[job.kind] else { throw PermanentJobError("no handler for job kind \(job.kind)") }
+            try await handler.run(job)
+            try await queue.complete(jobID: job.id, owner: owner)
+            metrics.jobFinished(kind: job.kind, outcome: "done", duration: .now - started)
+        } catch where Task.isCancelled {
+            do {
+                try await queue.release(jobID: job.id, owner: owner)
+            } catch {
+                logger.warning("Releasing a cancelled job failed; its lease will expire", metadata: ["error": "\(error)"])
+            }
+            metrics.jobFinished(kind: job.kind, outcome: "released", duration: .now - started)
+        } catch {
+            let permanent = error is PermanentJobError
+            let reason = "\(error)"
+            do {
+                let outcome = try await queue.fail(jobID: job.id, owner: owner, error: reason, permanent: permanent)
+                switch outcome {
+                case .retryAt(let date):
+                    logger.warning("Job failed; will retry", metadata: ["error": "\(reason)", "job.attempt": "\(job.attempts)", "job.retry_at": "\(date)"])
+                    metrics.jobFinished(kind: job.kind, outcome: "retry", duration: .now - started)
+                case .dead:
+                    logger.error("Job dead-lettered", metadata: ["error": "\(reason)", "job.attempt": "\(job.attempts)", "job.permanent": "\(permanent)"])
+                    metrics.jobFinished(kind: job.kind, outcome: "dead", duration: .now - started)
+                    await handlers[job.kind]?.deadLettered(job, reason: reason)
+                }
+            } catch {
+                logger.error("Recording a job failure failed; its lease will expire", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Pings the systemd watchdog while the job loop keeps going round. A loop stuck on a hung store
+/// stops the pings, and systemd restarts the daemon (`WatchdogSec=`).
+struct WatchdogService: Service {
+    let notifier: SystemdNotifier
+    let health: LoopHealth
+    /// Longest a loop may take between ticks and still count as alive.
+    let stallLimit: Duration
+    let logger: Logger
+
+    func run() async throws {
+        guard let interval = notifier.watchdogInterval else { return try await gracefulShutdown() }
+        let period = Duration.milliseconds(Int64(interval * 1000 / 3))
+        var warned = false
+        for await _ in AsyncTimerSequence(interval: period, clock: .continuous).cancelOnGracefulShutdown() {
+            if health.sinceLastTick <= stallLimit {
+                notifier.watchdog()
+                warned = false
+            } else if !warned {
+                logger.critical("Job loop stalled; withholding watchdog ping", metadata: ["loop.stalled_for": "\(health.sinceLastTick)"])
+                warned = true
+            }
+        }
+    }
+}
+
+/// Sends `STOPPING=1` as soon as a graceful shutdown starts. Placed last in the group so that it
+/// is the first service told to shut down.
+struct StoppingNotifier: Service {
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("Shutting down")
+        notifier.stopping()
+    }
+}

@@ -1,0 +1,63 @@
+import Core
+import Foundation
+import Inbound
+import Prometheus
+
+/// Every metric the daemon exports, declared here and nowhere else: the Prometheus registry traps
+/// when one name is registered with two types, so one file keeps names and types consistent.
+/// HTTP request metrics come from Hummingbird's MetricsMiddleware through the same registry.
+final class DaemonMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+    }
+
+    // MARK: Intake
+
+    func intakeAccepted(source: String, duplicate: Bool) {
+        registry.makeCounter(name: "astralisd_webhooks_accepted_total", labels: [("source", source), ("duplicate", duplicate ? "true" : "false")], help: "Webhook requests answered 202, by source; duplicate=true for idempotent replays").increment()
+    }
+
+    func intakeRejected(source: String, reason: String) {
+        registry.makeCounter(name: "astralisd_webhooks_rejected_total", labels: [("source", source), ("reason", reason)], help: "Webhook requests refused, by source and reason").increment()
+    }
+
+    var ingressObserver: IngressObserver {
+        IngressObserver(
+            accepted: { [self] source, duplicate in intakeAccepted(source: source, duplicate: duplicate) },
+            rejected: { [self] source, reason in intakeRejected(source: source, reason: reason) }
+        )
+    }
+
+    // MARK: Jobs
+
+    static let jobBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]
+
+    func jobFinished(kind: String, outcome: String, duration: Duration) {
+        registry.makeCounter(name: "astralisd_jobs_finished_total", labels: [("kind", kind), ("outcome", outcome)], help: "Job attempts by kind and outcome (done, retry, dead, released)").increment()
+        registry.makeDurationHistogram(name: "astralisd_job_duration_seconds", labels: [("kind", kind)], buckets: Self.jobBuckets, help: "Time one job attempt took").record(duration)
+    }
+
+    /// Point-in-time gauges, refreshed from the store on every scrape.
+    func refresh(stats: JobStats, counts: StoreCounts) {
+        for state in JobState.allCases {
+            registry.makeGauge(name: "astralisd_jobs", labels: [("state", state.rawValue)], help: "Jobs in the queue by state").set(Double(stats.total(state)))
+        }
+        registry.makeGauge(name: "astralisd_queue_lag_seconds", help: "Age of the oldest due job not yet leased").set(stats.oldestReadyAge)
+        for status in IntakeStatus.allCases {
+            registry.makeGauge(name: "astralisd_intakes", labels: [("status", status.rawValue)], help: "Intakes by status").set(Double(counts.intakesByStatus[status.rawValue] ?? 0))
+        }
+        registry.makeGauge(name: "astralisd_items", help: "Pipeline items").set(Double(counts.items))
+    }
+
+    func configReload(success: Bool) {
+        registry.makeCounter(name: "astralisd_config_reloads_total", labels: [("result", success ? "applied" : "rejected")], help: "SIGHUP reloads by result").increment()
+    }
+
+    func emit() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

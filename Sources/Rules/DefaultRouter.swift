@@ -1,0 +1,50 @@
+public import Core
+
+/// Routes every intake to its source's route, or else its organization's default route. This is
+/// the routing of the foundation release; the rules engine will implement `IntakeRouter` too and
+/// take its place without the daemon changing how it calls routing.
+public struct DefaultRouter: IntakeRouter {
+    struct Target: Sendable {
+        var route: Route
+        var explanation: String
+    }
+
+    private let targets: [String: Target]
+    private let organizationDefaults: [String: Route]
+
+    public init(config: DaemonConfig) {
+        var targets: [String: Target] = [:]
+        var defaults: [String: Route] = [:]
+        for org in config.organizations {
+            defaults[org.id] = org.defaultRoute
+            for source in org.sources {
+                if let route = source.route {
+                    targets[source.id] = Target(route: route, explanation: "source \(source.id) has its own route")
+                } else {
+                    targets[source.id] = Target(route: org.defaultRoute, explanation: "source \(source.id) has no route of its own; organization \(org.id)'s default route applies")
+                }
+            }
+        }
+        self.targets = targets
+        self.organizationDefaults = defaults
+    }
+
+    public func decide(_ facts: Facts) async throws -> Decision {
+        if let target = targets[facts.source] {
+            return Decision(outcome: .route, route: target.route, decidedBy: "default-route", trace: [
+                target.explanation,
+                "route to \(target.route.pipeline)/\(target.route.stage) with priority \(target.route.priority.rawValue)",
+            ])
+        }
+        if let route = organizationDefaults[facts.organization] {
+            // The source was removed from config after the intake arrived: its organization still decides.
+            return Decision(outcome: .route, route: route, decidedBy: "default-route", trace: [
+                "source \(facts.source) is no longer configured; organization \(facts.organization)'s default route applies",
+                "route to \(route.pipeline)/\(route.stage) with priority \(route.priority.rawValue)",
+            ])
+        }
+        return Decision(outcome: .review, route: nil, decidedBy: "default-route", trace: [
+            "organization \(facts.organization) is no longer configured; held for human review",
+        ])
+    }
+}
