@@ -86,13 +86,23 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "StorageTests", dependencies: ["Core", "Storage"]),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "Core", "Storage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "InboundTests",
             dependencies: [
                 "Core", "Inbound", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "RulesTests", dependencies: ["Core", "Rules"]),

@@ -1,0 +1,255 @@
+public import Core
+import Crypto
+import Dispatch
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Content-addressed blobs in a directory tree: the bytes with SHA-256 `abcd…` live at
+/// `root/ab/cd/abcd…`.
+///
+/// Writes are crash-safe: the bytes go to `root/tmp/`, are fsynced, renamed into place, and the
+/// destination directory is fsynced, so a returned ``BlobRef`` names bytes that survive power loss
+/// and a reader never sees a partial file. Storing bytes that are already present writes nothing.
+///
+/// The file system calls block; they run on Dispatch's global queue rather than the Swift
+/// concurrency pool, whose few threads must stay free for request handling.
+public struct FileBlobStore: BlobStore {
+    /// The directory that holds the blobs.
+    public let root: String
+
+    /// Opens (creating if needed) a blob store rooted at `root`.
+    ///
+    /// - Throws: ``StoreError/unavailable(_:)`` when the directories cannot be created.
+    public init(root: String) throws {
+        self.root = root
+        try DurableFiles.makeDirectory(root)
+        try DurableFiles.makeDirectory(temporaryDirectory)
+    }
+
+    public func put(_ data: Data) async throws -> BlobRef {
+        let blob = Blob(data)
+        return try await offloaded {
+            try store([blob])
+            return blob.ref
+        }
+    }
+
+    /// Stores a batch with one durability barrier per directory: every file is written and
+    /// fsynced, then all are renamed, then each distinct directory is fsynced once.
+    public func putMany(_ blobs: [Data]) async throws -> [BlobRef] {
+        guard !blobs.isEmpty else { return [] }
+        let prepared = blobs.map(Blob.init)
+        return try await offloaded {
+            try store(prepared)
+            return prepared.map(\.ref)
+        }
+    }
+
+    /// - Throws: ``StoreError/notFound(_:)`` when no blob has this key; ``StoreError/invalid(_:)``
+    ///   when `sha256` is not a lower-case hex SHA-256 (it could otherwise name a path outside
+    ///   the store).
+    public func get(_ sha256: String) async throws -> Data {
+        let path = try path(for: sha256)
+        return try await offloaded {
+            guard let data = try DurableFiles.contents(of: path) else {
+                throw StoreError.notFound("blob \(sha256)")
+            }
+            return data
+        }
+    }
+
+    public func contains(_ sha256: String) async throws -> Bool {
+        let path = try path(for: sha256)
+        return try await offloaded { DurableFiles.exists(path) }
+    }
+
+    // MARK: - Layout
+
+    private var temporaryDirectory: String { root + "/tmp" }
+
+    private func directory(for sha256: String) -> String {
+        "\(root)/\(sha256.prefix(2))/\(sha256.dropFirst(2).prefix(2))"
+    }
+
+    private func path(for sha256: String) throws -> String {
+        guard Blob.isKey(sha256) else {
+            throw StoreError.invalid("blob key must be 64 lower-case hex digits")
+        }
+        return directory(for: sha256) + "/" + sha256
+    }
+
+    // MARK: - Writing
+
+    private func store(_ blobs: [Blob]) throws {
+        // Blobs already stored (or repeated in this batch) are not written again. Their directory
+        // is still fsynced: the blob may have been renamed into place by a concurrent writer that
+        // has not yet made the rename durable.
+        var pending: [(blob: Blob, temporary: String, final: String)] = []
+        var directories: Set<String> = []
+        var seen: Set<String> = []
+        var renamed = 0
+        defer {
+            // Temporaries not renamed into place belong to a failed batch.
+            for entry in pending.dropFirst(renamed) { unlink(entry.temporary) }
+        }
+
+        for blob in blobs where seen.insert(blob.ref.sha256).inserted {
+            let directory = directory(for: blob.ref.sha256)
+            let final = directory + "/" + blob.ref.sha256
+            directories.insert(directory)
+            if DurableFiles.exists(final) { continue }
+            try DurableFiles.makeDirectory(directory)
+            let temporary = temporaryDirectory + "/" + UUID().uuidString
+            pending.append((blob, temporary, final))
+            try DurableFiles.writeAndSync(blob.data, to: temporary)
+        }
+        for entry in pending {
+            try DurableFiles.moveIntoPlace(entry.temporary, entry.final)
+            renamed += 1
+        }
+        for directory in directories.sorted() {
+            try DurableFiles.syncDirectory(directory)
+        }
+    }
+
+    private func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(with: Result { try work() })
+            }
+        }
+    }
+}
+
+/// Bytes with their content address.
+private struct Blob: Sendable {
+    let data: Data
+    let ref: BlobRef
+
+    init(_ data: Data) {
+        self.data = data
+        self.ref = BlobRef(sha256: Self.hex(SHA256.hash(data: data)), size: data.count)
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(SHA256.byteCount * 2)
+        for byte in digest {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func isKey(_ text: String) -> Bool {
+        text.utf8.count == SHA256.byteCount * 2 && text.utf8.allSatisfy { digits.contains($0) }
+    }
+}
+
+/// POSIX file operations with the fsyncs that make them durable, failing as ``StoreError``.
+private enum DurableFiles {
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Creates `path` and any missing parents (mode 0700: blobs are customer data), fsyncing the
+    /// parent of each directory created so the new entry survives a crash.
+    static func makeDirectory(_ path: String) throws {
+        if mkdir(path, 0o700) == 0 {
+            try syncDirectory(parent(of: path))
+            return
+        }
+        switch errno {
+        case EEXIST:
+            return
+        case ENOENT:
+            let parent = parent(of: path)
+            guard parent != path else { throw failure("create directory", path) }
+            try makeDirectory(parent)
+            if mkdir(path, 0o700) == 0 {
+                try syncDirectory(parent)
+            } else if errno != EEXIST {
+                throw failure("create directory", path)
+            }
+        default:
+            throw failure("create directory", path)
+        }
+    }
+
+    static func writeAndSync(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("create", path) }
+        defer { close(fd) }
+        try data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw failure("write", path)
+                }
+                offset += written
+            }
+        }
+        guard fsync(fd) == 0 else { throw failure("fsync", path) }
+    }
+
+    /// Atomically replaces `destination` with `source` (same file system).
+    static func moveIntoPlace(_ source: String, _ destination: String) throws {
+        guard rename(source, destination) == 0 else { throw failure("rename into", destination) }
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open directory", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync directory", path) }
+    }
+
+    /// The file's bytes, or nil when it does not exist.
+    static func contents(of path: String) throws -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw failure("open", path)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("stat", path) }
+        var data = Data(count: Int(info.st_size))
+        let count = data.count
+        try data.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < count {
+                let got = read(fd, buffer.baseAddress.map { $0 + offset }, count - offset)
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw failure("read", path)
+                }
+                // Blobs are immutable; a short file means it is not the file that was stored.
+                if got == 0 { throw StoreError.unavailable("blob store: \(path) is shorter than it was") }
+                offset += got
+            }
+        }
+        return data
+    }
+
+    private static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    private static func failure(_ action: String, _ path: String) -> StoreError {
+        let reason = String(cString: strerror(errno))
+        return StoreError.unavailable("blob store: cannot \(action) \(path): \(reason)")
+    }
+}

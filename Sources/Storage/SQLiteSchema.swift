@@ -1,0 +1,137 @@
+import GRDB
+
+/// The SQLite schema, one named migration per released version. A migration that has shipped is
+/// never edited: a change is a new migration appended at the end.
+///
+/// Conventions: times are REAL unix seconds (`Date.timeIntervalSince1970`, sub-second precision
+/// kept); structured values (metadata, decisions, payloads, fields, tags) are JSON text; enums are
+/// their raw `String` values.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: v1)
+        }
+        return migrator
+    }
+
+    private static let v1 = """
+        CREATE TABLE pipelines (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            -- Order in the configuration the pipelines were last synced from.
+            position INTEGER NOT NULL,
+            PRIMARY KEY (organization, id)
+        );
+
+        CREATE TABLE stages (
+            organization TEXT NOT NULL,
+            pipeline TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (organization, pipeline, id),
+            FOREIGN KEY (organization, pipeline) REFERENCES pipelines (organization, id) ON DELETE CASCADE
+        );
+
+        CREATE TABLE intakes (
+            id TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            source TEXT NOT NULL,
+            source_kind TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            dedupe_key TEXT NOT NULL,
+            raw_blob TEXT NOT NULL,
+            raw_size INTEGER NOT NULL,
+            content_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            status_reason TEXT,
+            metadata TEXT NOT NULL,
+            decision TEXT,
+            item_id TEXT,
+            updated_at REAL NOT NULL,
+            UNIQUE (organization, dedupe_key)
+        );
+        CREATE INDEX intakes_status ON intakes (status);
+
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY NOT NULL,
+            intake_id TEXT NOT NULL REFERENCES intakes (id) ON DELETE CASCADE,
+            -- Order in which the documents arrived with their intake.
+            position INTEGER NOT NULL,
+            filename TEXT NOT NULL,
+            declared_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            blob TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            status TEXT NOT NULL,
+            status_reason TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX documents_intake ON documents (intake_id, position);
+
+        -- No foreign key to stages: a stage removed from the configuration must not make the
+        -- items still standing in it impossible to keep. Stage membership is checked on write.
+        CREATE TABLE items (
+            id TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            pipeline TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            priority TEXT NOT NULL,
+            assignee TEXT,
+            tags TEXT NOT NULL,
+            title TEXT NOT NULL,
+            description TEXT,
+            -- UNIQUE: one intake makes at most one item, however often its decision is committed.
+            intake_id TEXT NOT NULL UNIQUE REFERENCES intakes (id),
+            fields TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX items_stage ON items (organization, pipeline, stage, position);
+        CREATE INDEX items_assignee ON items (assignee) WHERE assignee IS NOT NULL;
+
+        CREATE TABLE activity (
+            -- Insertion order, stable across VACUUM (an alias of the rowid), for entries that
+            -- share a timestamp.
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            organization TEXT NOT NULL,
+            item_id TEXT,
+            intake_id TEXT,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX activity_item ON activity (item_id, seq);
+
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            run_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_expires_at REAL,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        -- Leasing walks ready jobs in (run_at, id) order and stops after `limit` rows.
+        CREATE INDEX jobs_runnable ON jobs (state, run_at, id);
+        CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_at) WHERE state = 'leased';
+        CREATE INDEX jobs_kind_state ON jobs (kind, state);
+
+        -- Progress of inbound sources (IMAP UIDVALIDITY/UID high-water marks and the like).
+        CREATE TABLE source_state (
+            key TEXT PRIMARY KEY NOT NULL,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """
+}

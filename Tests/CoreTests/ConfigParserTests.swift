@@ -1,0 +1,175 @@
+import Core
+import Foundation
+import Testing
+
+@Suite("Configuration parsing")
+struct ConfigParserTests {
+    static let valid = """
+    {
+      "state_dir": "./var",
+      "listen": {"webhooks": "127.0.0.1:8080", "admin": "127.0.0.1:9090"},
+      "organizations": [{
+        "id": "demo", "name": "Demo",
+        "pipelines": [{"id": "sales", "stages": [{"id": "new"}, {"id": "won"}]}],
+        "default_route": {"pipeline": "sales", "title": "{{payload.name}}"},
+        "sources": [
+          {"id": "contact-form", "type": "webhook", "auth": {"type": "none"}},
+          {"id": "signed", "type": "webhook", "auth": {"type": "standard-webhooks", "secrets": [{"env": "SIGNED_SECRET"}]},
+           "route": {"pipeline": "sales", "stage": "won", "priority": "high", "assignee": null}}
+        ]
+      }]
+    }
+    """
+
+    func parse(_ text: String, environment: [String: String] = [:]) throws(ConfigError) -> DaemonConfig {
+        try ConfigParser.parse(Data(text.utf8), sourceName: "test.json", environment: environment)
+    }
+
+    func issues(_ text: String, environment: [String: String] = [:]) -> [String] {
+        do {
+            _ = try parse(text, environment: environment)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func validConfigAppliesDefaults() throws {
+        let config = try parse(Self.valid)
+        #expect(config.stateDir == "./var")
+        #expect(config.webhookListen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(config.workers.concurrency == 4)
+        #expect(config.workers.retry.maxAttempts == 8)
+        #expect(config.intakeBatchSize == 64)
+        let org = try #require(config.organization("demo"))
+        #expect(org.defaultRoute.stage == "new", "stage defaults to the pipeline's first")
+        #expect(org.defaultRoute.priority == .normal)
+        let signed = try #require(config.source("signed"))
+        #expect(signed.auth == .standardWebhooks(secrets: [.env("SIGNED_SECRET")], toleranceSeconds: 300))
+        #expect(signed.route?.priority == .high)
+        #expect(signed.route?.assignee == nil)
+        #expect(signed.maxBodyBytes == 1 << 20)
+    }
+
+    @Test func everyErrorIsReportedWithItsPath() {
+        let broken = """
+        {
+          "stat_dir": "./var",
+          "listen": {"webhooks": "localhost", "admin": "0.0.0.0:9090"},
+          "workers": {"concurrency": 0, "backoff_base_seconds": "two"},
+          "log": {"level": "loud"},
+          "organizations": [{
+            "id": "Demo!",
+            "pipelines": [{"id": "sales", "stages": []}],
+            "default_route": {"pipeline": "support"},
+            "sources": [
+              {"id": "a", "type": "webhook", "auth": {"type": "hmac"}},
+              {"id": "a", "type": "imap", "auth": {"type": "none"}},
+              {"id": "b", "type": "webhook"}
+            ]
+          }]
+        }
+        """
+        let found = issues(broken)
+        let expected = [
+            "stat_dir: unknown key",
+            "listen.webhooks: expected \"host:port\"",
+            "listen.admin: expected a loopback address",
+            "workers.concurrency: expected an integer in 1...256, got 0",
+            "workers.backoff_base_seconds: expected a number",
+            "log.level: expected one of trace, debug, info, notice, warning, error, critical, got \"loud\"",
+            "organizations[0].id: expected 1-64 characters",
+            "organizations[0].pipelines[0].stages: expected at least one stage",
+            "organizations[0].default_route.pipeline: expected one of this organization's pipelines (sales), got \"support\"",
+            "organizations[0].sources[0].auth.type: expected one of standard-webhooks, github, bearer, none, got \"hmac\"",
+            "organizations[0].sources[1].type: expected \"webhook\"",
+            "organizations[0].sources[2].auth: missing",
+        ]
+        for prefix in expected {
+            #expect(found.contains { $0.hasPrefix(prefix) }, "missing \(prefix) in \(found)")
+        }
+    }
+
+    @Test func duplicateSourceIdsAcrossOrganizations() {
+        let text = """
+        {"organizations": [
+          {"id": "one", "pipelines": [{"id": "p", "stages": [{"id": "s"}]}], "default_route": {"pipeline": "p"},
+           "sources": [{"id": "form", "type": "webhook", "auth": {"type": "none"}}]},
+          {"id": "two", "pipelines": [{"id": "p", "stages": [{"id": "s"}]}], "default_route": {"pipeline": "p"},
+           "sources": [{"id": "form", "type": "webhook", "auth": {"type": "none"}}]}
+        ]}
+        """
+        let found = issues(text)
+        #expect(found.contains { $0.hasPrefix("organizations[1].sources[0].id: source id \"form\" is already used by organization \"one\"") }, "\(found)")
+    }
+
+    @Test func authKeysAreCheckedPerScheme() {
+        let text = Self.valid.replacingOccurrences(of: #"{"type": "none"}"#, with: #"{"type": "github", "tokens": [{"env": "X"}]}"#)
+        let found = issues(text)
+        #expect(found.contains { $0.hasPrefix("organizations[0].sources[0].auth.tokens: unknown key") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("organizations[0].sources[0].auth.secrets: missing") }, "\(found)")
+    }
+
+    @Test func secretReferencesNeedExactlyOneKind() {
+        let text = Self.valid.replacingOccurrences(of: #"[{"env": "SIGNED_SECRET"}]"#, with: #"[{"env": "A", "file": "/b"}, {"vault": "x"}]"#)
+        let found = issues(text)
+        #expect(found.contains { $0.hasPrefix("organizations[0].sources[1].auth.secrets[0]: expected exactly one of") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("organizations[0].sources[1].auth.secrets[1].vault: unknown key") }, "\(found)")
+    }
+
+    @Test func notJSON() {
+        let found = issues("{\"state_dir\": ")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("not valid JSON") == true)
+    }
+
+    @Test func environmentOverridesApplyBeforeValidation() throws {
+        let config = try parse(Self.valid, environment: [
+            "ASTRALISD_LISTEN__ADMIN": "127.0.0.1:9191",
+            "ASTRALISD_WORKERS__CONCURRENCY": "8",
+            "ASTRALISD_STATE_DIR": "/srv/astralisd",
+            "ASTRALISD_ORGANIZATIONS__0__NAME": "Acme",
+            "ASTRALISD_CONFIG": "/etc/ignored.json",
+            "ASTRALISD_TEST_CRASH_POINT": "ignored",
+            "HOME": "/root",
+        ])
+        #expect(config.adminListen.port == 9191)
+        #expect(config.workers.concurrency == 8)
+        #expect(config.stateDir == "/srv/astralisd")
+        #expect(config.organizations.first?.name == "Acme")
+    }
+
+    @Test func badEnvironmentOverridesAreErrors() {
+        let found = issues(Self.valid, environment: [
+            "ASTRALISD_WORKERS__CONCURRENCY": "0",
+            "ASTRALISD_ORGANIZATIONS__7__NAME": "nope",
+            "ASTRALISD_LISTN__ADMIN": "127.0.0.1:1",
+        ])
+        #expect(found.contains { $0.hasPrefix("workers.concurrency: expected an integer in 1...256, got 0") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("ASTRALISD_ORGANIZATIONS__7__NAME: environment override does not name a settable key") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("listn: unknown key") }, "\(found)")
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:8080", "127.0.0.1", 8080),
+        ("[::1]:9090", "::1", 9090),
+        ("localhost:1", "localhost", 1),
+    ])
+    func addresses(text: String, host: String, port: Int) {
+        #expect(ConfigParser.parseAddress(text) == ListenAddress(host: host, port: port))
+    }
+
+    @Test(arguments: ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":80", "::1:80", "[::1]80", "host:port"])
+    func badAddresses(text: String) {
+        #expect(ConfigParser.parseAddress(text) == nil)
+    }
+
+    @Test func restartOnlyKeysAreNamed() throws {
+        let before = try parse(Self.valid)
+        var after = before
+        after.adminListen.port = 9999
+        after.workers.concurrency = 2
+        after.logLevel = "debug"
+        #expect(after.restartOnlyDifferences(from: before) == ["listen.admin", "workers.concurrency"])
+    }
+}

@@ -1,0 +1,106 @@
+import Core
+import Foundation
+import Storage
+import Testing
+
+@Suite("FileBlobStore")
+struct FileBlobStoreTests {
+    /// SHA-256 of "hello".
+    static let helloKey = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+    @Test func roundTrip() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            let ref = try await blobs.put(Data("hello".utf8))
+            #expect(ref == BlobRef(sha256: Self.helloKey, size: 5))
+            #expect(try await blobs.get(ref.sha256) == Data("hello".utf8))
+            #expect(try await blobs.contains(ref.sha256))
+            #expect(FileManager.default.fileExists(atPath: "\(root)/2c/f2/\(Self.helloKey)"))
+
+            // Another instance on the same root (a restart) sees it.
+            #expect(try await FileBlobStore(root: root).get(Self.helloKey) == Data("hello".utf8))
+        }
+    }
+
+    @Test func emptyBlob() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            let ref = try await blobs.put(Data())
+            #expect(ref == BlobRef(sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", size: 0))
+            #expect(try await blobs.get(ref.sha256).isEmpty)
+        }
+    }
+
+    @Test func sameContentSameKeyOneFile() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            let first = try await blobs.put(Data("same bytes".utf8))
+            let second = try await blobs.put(Data("same bytes".utf8))
+            #expect(first == second)
+            #expect(storedFiles(root) == [first.sha256])
+        }
+    }
+
+    @Test func putManyStoresEachBlobOnce() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            let existing = try await blobs.put(Data("already here".utf8))
+            let batch = ["a", "b", "a", "already here"].map { Data($0.utf8) }
+
+            let refs = try await blobs.putMany(batch)
+            #expect(refs.count == 4)
+            #expect(refs[0] == refs[2])
+            #expect(refs[3] == existing)
+            #expect(Set(refs.map(\.sha256)).count == 3)
+            for (ref, data) in zip(refs, batch) {
+                #expect(ref.size == data.count)
+                #expect(try await blobs.get(ref.sha256) == data)
+            }
+            #expect(storedFiles(root) == Set(refs.map(\.sha256)))
+            #expect(try await blobs.putMany([]).isEmpty)
+        }
+    }
+
+    @Test func missingBlobIsNotFound() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            await expectStoreError(.notFound) { try await blobs.get(Self.helloKey) }
+            #expect(try await !blobs.contains(Self.helloKey))
+        }
+    }
+
+    @Test(arguments: ["../../etc/passwd", "", "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824", String(Self.helloKey.dropLast())])
+    func malformedKeyIsRejected(key: String) async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            await expectStoreError(.invalid) { try await blobs.get(key) }
+            await expectStoreError(.invalid) { try await blobs.contains(key) }
+        }
+    }
+
+    @Test func noTemporaryFilesLeftBehind() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            _ = try await blobs.put(Data("one".utf8))
+            _ = try await blobs.put(Data("one".utf8))
+            _ = try await blobs.putMany((0..<20).map { Data("blob \($0)".utf8) })
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").isEmpty)
+        }
+    }
+
+    @Test func unwritableRootIsUnavailable() async throws {
+        try await withTemporaryDirectory { root in
+            // A regular file where the root directory should be.
+            let file = root + "/not-a-directory"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+            let error = #expect(throws: StoreError.self) { try FileBlobStore(root: file + "/blobs") }
+            #expect(error?.kind == .unavailable)
+        }
+    }
+
+    /// Names of the blob files under `root`, temporaries excluded.
+    private func storedFiles(_ root: String) -> Set<String> {
+        let paths = FileManager.default.subpaths(atPath: root) ?? []
+        return Set(paths.filter { !$0.hasPrefix("tmp") && $0.split(separator: "/").count == 3 }.map { String($0.split(separator: "/")[2]) })
+    }
+}

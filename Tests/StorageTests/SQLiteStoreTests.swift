@@ -1,0 +1,160 @@
+import Core
+import Foundation
+// GRDB, like Logging, comes in through Storage; it is used here only to look at the file.
+import GRDB
+import Logging
+@testable import Storage
+import Testing
+
+extension StoreContract {
+    /// The contract against SQLite files in a fresh temporary directory.
+    static let sqlite = StoreContract { retry, body in
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let path = directory + "/astralisd.sqlite"
+            let open: @Sendable () throws -> SQLiteStore = {
+                try SQLiteStore(path: path, clock: clock, retry: retry, logger: .quiet)
+            }
+            try await body(StoreHarness(clock: clock, store: try open(), reopen: { try open() }))
+        }
+    }
+}
+
+@Suite("SQLiteStore contract")
+struct SQLiteStoreContractTests {
+    let contract = StoreContract.sqlite
+
+    @Test func intakeCreateAndDuplicate() async throws { try await contract.intakeCreateAndDuplicate() }
+    @Test func intakeDuplicateAfterRestart() async throws { try await contract.intakeDuplicateAfterRestart() }
+    @Test func duplicatesInsideOneBatch() async throws { try await contract.duplicatesInsideOneBatch() }
+    @Test func processJobIsQueuedWithTheIntake() async throws { try await contract.processJobIsQueuedWithTheIntake() }
+    @Test func recordIntakesRejectsMismatchedJobs() async throws { try await contract.recordIntakesRejectsMismatchedJobs() }
+    @Test func intakeStatusUpdates() async throws { try await contract.intakeStatusUpdates() }
+    @Test func commitDecisionIsIdempotent() async throws { try await contract.commitDecisionIsIdempotent() }
+    @Test func commitDecisionWithoutItem() async throws { try await contract.commitDecisionWithoutItem() }
+    @Test func commitDecisionRejectsUnknownStageAndIntake() async throws { try await contract.commitDecisionRejectsUnknownStageAndIntake() }
+    @Test func moveItemAppendsAndRecordsActivity() async throws { try await contract.moveItemAppendsAndRecordsActivity() }
+    @Test func itemsFilterAndPage() async throws { try await contract.itemsFilterAndPage() }
+    @Test func syncPipelinesUpsertsAndReplacesStages() async throws { try await contract.syncPipelinesUpsertsAndReplacesStages() }
+    @Test func countsAndPing() async throws { try await contract.countsAndPing() }
+
+    @Test func leaseGivesAJobOnce() async throws { try await contract.leaseGivesAJobOnce() }
+    @Test func leaseHonoursLimitAndOrder() async throws { try await contract.leaseHonoursLimitAndOrder() }
+    @Test func concurrentLeasesNeverShareAJob() async throws { try await contract.concurrentLeasesNeverShareAJob() }
+    @Test func expiredLeaseIsReclaimed() async throws { try await contract.expiredLeaseIsReclaimed() }
+    @Test func expiredLeaseWithoutAttemptsLeftIsDeadLettered() async throws { try await contract.expiredLeaseWithoutAttemptsLeftIsDeadLettered() }
+    @Test func backoffFollowsTheRetryPolicy() async throws { try await contract.backoffFollowsTheRetryPolicy() }
+    @Test func permanentFailureDeadLettersAtOnce() async throws { try await contract.permanentFailureDeadLettersAtOnce() }
+    @Test func runningOutOfAttemptsDeadLetters() async throws { try await contract.runningOutOfAttemptsDeadLetters() }
+    @Test func deadLettersAreListedAndRetried() async throws { try await contract.deadLettersAreListedAndRetried() }
+    @Test func delayedJobsWaitForTheirTime() async throws { try await contract.delayedJobsWaitForTheirTime() }
+    @Test func releaseDoesNotCountTheAttempt() async throws { try await contract.releaseDoesNotCountTheAttempt() }
+    @Test func heartbeatExtendsOnlyForTheOwner() async throws { try await contract.heartbeatExtendsOnlyForTheOwner() }
+    @Test func staleOwnerCannotClobberTheNewLease() async throws { try await contract.staleOwnerCannotClobberTheNewLease() }
+    @Test func statsCountByKindAndState() async throws { try await contract.statsCountByKindAndState() }
+    @Test func enqueueIsIdempotentPerJobID() async throws { try await contract.enqueueIsIdempotentPerJobID() }
+}
+
+/// What only the SQLite backend has: file settings, jitter injection, source state, schema versions.
+@Suite("SQLiteStore")
+struct SQLiteStoreTests {
+    @Test func writerIsDurable() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/db.sqlite", logger: .quiet)
+            let (journal, synchronous, foreignKeys) = try await store.pool.write { db in
+                (
+                    try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                    try Int.fetchOne(db, sql: "PRAGMA synchronous"),
+                    try Int.fetchOne(db, sql: "PRAGMA foreign_keys")
+                )
+            }
+            #expect(journal == "wal")
+            #expect(synchronous == 2, "synchronous should be FULL (2)")
+            #expect(foreignKeys == 1)
+        }
+    }
+
+    @Test func jitterIsDrawnFromTheInjectedSource() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let store = try SQLiteStore(
+                path: directory + "/db.sqlite", clock: clock,
+                retry: RetryPolicy(baseDelay: 10, maxDelay: 100, maxAttempts: 5, jitter: 0.5),
+                jitter: { 0 }, logger: .quiet)
+            let job = NewJob(kind: "test.jitter", payload: .null)
+            try await store.enqueue([job])
+            _ = try await store.lease(owner: "w", limit: 1, leaseDuration: 30)
+            // Jitter 0.5 with a draw of 0 takes the shortest delay: half of the 10 s base.
+            #expect(try await store.fail(jobID: job.id, owner: "w", error: "e", permanent: false) == .retryAt(clock.now().addingTimeInterval(5)))
+        }
+    }
+
+    @Test func sourceStatePersists() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/db.sqlite"
+            let store = try SQLiteStore(path: path, clock: ManualWallClock(), logger: .quiet)
+            #expect(try await store.sourceState("imap:acme:INBOX") == nil)
+            try await store.setSourceState("imap:acme:INBOX", #"{"uidvalidity":7,"uid":41}"#)
+            try await store.setSourceState("imap:acme:INBOX", #"{"uidvalidity":7,"uid":42}"#)
+            #expect(try await store.sourceState("imap:acme:INBOX") == #"{"uidvalidity":7,"uid":42}"#)
+
+            let reopened = try SQLiteStore(path: path, clock: ManualWallClock(), logger: .quiet)
+            #expect(try await reopened.sourceState("imap:acme:INBOX") == #"{"uidvalidity":7,"uid":42}"#)
+            #expect(try await reopened.sourceState("imap:acme:Archive") == nil)
+        }
+    }
+
+    @Test func missingDirectoryIsUnavailable() async throws {
+        try await withTemporaryDirectory { directory in
+            let error = #expect(throws: StoreError.self) {
+                try SQLiteStore(path: directory + "/no/such/dir/db.sqlite", logger: .quiet)
+            }
+            #expect(error?.kind == .unavailable)
+            #expect(error?.description.contains("no/such/dir") == true)
+        }
+    }
+
+    @Test func databaseFromANewerVersionIsRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/db.sqlite"
+            let store = try SQLiteStore(path: path, logger: .quiet)
+            try await store.pool.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: ["v999"])
+            }
+            let error = #expect(throws: StoreError.self) {
+                try SQLiteStore(path: path, logger: .quiet)
+            }
+            #expect(error?.kind == .unavailable)
+        }
+    }
+
+    @Test func damagedRowsFailTheRequestNotTheProcess() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteStore(path: directory + "/db.sqlite", clock: ManualWallClock(), logger: .quiet)
+            try await store.enqueue([NewJob(id: "job-1", kind: "test", payload: .null)])
+            try await store.pool.write { db in
+                try db.execute(sql: "UPDATE jobs SET state = 'exploded', payload = '{' WHERE id = 'job-1'")
+            }
+            let error = await #expect(throws: StoreError.self) { try await store.job(id: "job-1") }
+            #expect(error?.kind == .unavailable)
+        }
+    }
+
+    @Test func errorsAreMappedForOperators() {
+        let busy = SQLiteStore.storeError(DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked"), while: "leasing jobs")
+        #expect((busy as? StoreError)?.kind == .unavailable)
+        #expect("\(busy)".contains("leasing jobs"))
+
+        let full = SQLiteStore.storeError(DatabaseError(resultCode: .SQLITE_FULL), while: "recording intakes")
+        #expect("\(full)".contains("disk is full"))
+
+        let constraint = SQLiteStore.storeError(
+            DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "UNIQUE constraint failed: items.id", sql: "INSERT INTO items"),
+            while: "committing a decision")
+        #expect((constraint as? StoreError)?.kind == .conflict)
+        #expect(!"\(constraint)".contains("INSERT"), "SQL text must not reach the message")
+
+        let passthrough = SQLiteStore.storeError(StoreError.notFound("item x"), while: "moving an item")
+        #expect(passthrough as? StoreError == .notFound("item x"))
+    }
+}

@@ -1,0 +1,704 @@
+import Core
+import Foundation
+import Testing
+
+/// A backend under test, opened on a fresh empty database.
+struct StoreHarness: Sendable {
+    /// The clock the backend reads "now" from; the contract moves it by hand.
+    let clock: ManualWallClock
+    let store: any Store & JobQueue
+    /// Opens the same database again, as a restarted daemon would.
+    let reopen: @Sendable () async throws -> any Store & JobQueue
+}
+
+/// The behaviour every `Store & JobQueue` backend must show, written against the protocols only.
+///
+/// A backend's suite builds one with a `withBackend` that opens a fresh database (SQLite in a
+/// temporary directory, later a scratch PostgreSQL schema), runs the case, and cleans up; it then
+/// calls every case below from its own `@Test`.
+struct StoreContract: Sendable {
+    let withBackend: @Sendable (RetryPolicy, (StoreHarness) async throws -> Void) async throws -> Void
+
+    /// No jitter, so backoff delays are exact.
+    static let retry = RetryPolicy(baseDelay: 2, maxDelay: 60, maxAttempts: 5, jitter: 0)
+
+    private func run(retry: RetryPolicy = Self.retry, _ body: (StoreHarness) async throws -> Void) async throws {
+        try await withBackend(retry, body)
+    }
+
+    // MARK: - Intakes
+
+    func intakeCreateAndDuplicate() async throws {
+        try await run { h in
+            let first = Sample.intake("hook-1", at: h.clock.now())
+            let created = try await h.store.recordIntakes([NewIntake(intake: first)], processJobs: [Sample.processJob(first)])
+            #expect(created == [.created(first)])
+
+            let again = Sample.intake("hook-1", at: h.clock.now())
+            let duplicate = try await h.store.recordIntakes([NewIntake(intake: again)], processJobs: [Sample.processJob(again)])
+            #expect(duplicate == [.duplicate(first)])
+            #expect(try await h.store.intake(id: again.id) == nil)
+
+            // Dedupe keys are per organization.
+            let elsewhere = Sample.intake("hook-1", organization: "globex", at: h.clock.now())
+            let other = try await h.store.recordIntakes([NewIntake(intake: elsewhere)], processJobs: [Sample.processJob(elsewhere)])
+            #expect(other == [.created(elsewhere)])
+
+            #expect(try await h.store.intake(id: first.id) == first)
+            #expect(try await h.store.intake(organization: "acme", dedupeKey: "hook-1") == first)
+            #expect(try await h.store.intake(organization: "acme", dedupeKey: "hook-2") == nil)
+        }
+    }
+
+    func intakeDuplicateAfterRestart() async throws {
+        try await run { h in
+            let first = Sample.intake("imap:inbox:7:42", at: h.clock.now())
+            _ = try await h.store.recordIntakes([NewIntake(intake: first)], processJobs: [Sample.processJob(first)])
+
+            let restarted = try await h.reopen()
+            let again = Sample.intake("imap:inbox:7:42", at: h.clock.now())
+            let job = Sample.processJob(again)
+            let results = try await restarted.recordIntakes([NewIntake(intake: again)], processJobs: [job])
+            #expect(results == [.duplicate(first)])
+            #expect(try await restarted.job(id: job.id) == nil)
+            #expect(try await restarted.stats().total(.ready) == 1)
+        }
+    }
+
+    func duplicatesInsideOneBatch() async throws {
+        try await run { h in
+            let a = Sample.intake("a", at: h.clock.now())
+            let aAgain = Sample.intake("a", at: h.clock.now())
+            let b = Sample.intake("b", at: h.clock.now())
+            let jobs = [a, aAgain, b].map(Sample.processJob)
+            let results = try await h.store.recordIntakes(
+                [NewIntake(intake: a), NewIntake(intake: aAgain), NewIntake(intake: b)], processJobs: jobs)
+
+            #expect(results == [.created(a), .duplicate(a), .created(b)])
+            #expect(try await h.store.job(id: jobs[0].id) != nil)
+            #expect(try await h.store.job(id: jobs[1].id) == nil)
+            #expect(try await h.store.job(id: jobs[2].id) != nil)
+            #expect(try await h.store.stats().total(.ready) == 2)
+        }
+    }
+
+    func processJobIsQueuedWithTheIntake() async throws {
+        try await run { h in
+            let intake = Sample.intake("with-docs", at: h.clock.now())
+            let documents = ["b.pdf", "a.png"].enumerated().map { index, name in
+                Document(
+                    id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/pdf",
+                    size: 10 + index, blob: String(repeating: "\(index)", count: 64), origin: "file\(index)",
+                    createdAt: h.clock.now())
+            }
+            let job = Sample.processJob(intake)
+            _ = try await h.store.recordIntakes([NewIntake(intake: intake, documents: documents)], processJobs: [job])
+
+            let stored = try #require(try await h.store.job(id: job.id))
+            #expect(stored.kind == JobKind.processIntake)
+            #expect(stored.payload == .object(["intake": .string(intake.id)]))
+            #expect(stored.state == .ready)
+            #expect(stored.attempts == 0)
+            #expect(stored.maxAttempts == Self.retry.maxAttempts)
+            #expect(stored.runAt == h.clock.now())
+            // Documents come back in the order they arrived.
+            #expect(try await h.store.documents(intakeID: intake.id) == documents)
+        }
+    }
+
+    func recordIntakesRejectsMismatchedJobs() async throws {
+        try await run { h in
+            let intake = Sample.intake("lonely", at: h.clock.now())
+            await expectStoreError(.invalid) {
+                try await h.store.recordIntakes([NewIntake(intake: intake)], processJobs: [])
+            }
+            let stored = try await h.store.intake(id: intake.id)
+            #expect(stored == nil)
+        }
+    }
+
+    func intakeStatusUpdates() async throws {
+        try await run { h in
+            let intake = Sample.intake("status", at: h.clock.now())
+            _ = try await h.store.recordIntakes([NewIntake(intake: intake)], processJobs: [Sample.processJob(intake)])
+            h.clock.advance(by: 5)
+            try await h.store.setIntakeStatus(id: intake.id, status: .failed, reason: "unreadable body")
+
+            let stored = try #require(try await h.store.intake(id: intake.id))
+            #expect(stored.status == .failed)
+            #expect(stored.statusReason == "unreadable body")
+            #expect(stored.updatedAt == h.clock.now())
+            await expectStoreError(.notFound) {
+                try await h.store.setIntakeStatus(id: "in_missing", status: .done, reason: nil)
+            }
+        }
+    }
+
+    // MARK: - Decisions and items
+
+    func commitDecisionIsIdempotent() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            let intake = try await Sample.record("lead-1", in: h)
+            let followUp = NewJob(kind: "reply.send", payload: .object(["intake": .string(intake.id)]))
+            let item = NewPipelineItem(route: Sample.route, title: "Ada Lovelace", description: "wants a demo", fields: .object(["name": .string("Ada")]))
+
+            let first = try #require(try await h.store.commitDecision(
+                intakeID: intake.id, decision: Sample.decision(), item: item, status: .routed, followUps: [followUp], actor: "worker"))
+            #expect(first.id == item.id)
+            #expect(first.organization == "acme")
+            #expect(first.pipeline == "sales")
+            #expect(first.stage == "new")
+            #expect(first.position == 0)
+            #expect(first.priority == .high)
+            #expect(first.assignee == "ana")
+            #expect(first.tags == ["lead"])
+            #expect(first.title == "Ada Lovelace")
+            #expect(first.description == "wants a demo")
+            #expect(first.intakeID == intake.id)
+            #expect(first.fields == .object(["name": .string("Ada")]))
+            #expect(first.createdAt == h.clock.now())
+
+            let routed = try #require(try await h.store.intake(id: intake.id))
+            #expect(routed.status == .routed)
+            #expect(routed.decision == Sample.decision())
+            #expect(routed.itemID == item.id)
+            #expect(try await h.store.job(id: followUp.id)?.kind == "reply.send")
+
+            // The processing job runs again (its worker died after the commit): same answer, no changes.
+            h.clock.advance(by: 10)
+            let secondFollowUp = NewJob(kind: "reply.send", payload: .null)
+            let second = try await h.store.commitDecision(
+                intakeID: intake.id, decision: Sample.decision(), item: NewPipelineItem(route: Sample.route, title: "other", description: nil, fields: .null),
+                status: .done, followUps: [secondFollowUp], actor: "worker")
+            #expect(second == first)
+            #expect(try await h.store.items(ItemFilter()) == [first])
+            #expect(try await h.store.intake(id: intake.id) == routed)
+            #expect(try await h.store.job(id: secondFollowUp.id) == nil)
+
+            let activity = try await h.store.activity(itemID: item.id)
+            #expect(activity.count == 1)
+            #expect(activity.first?.action == "item.created")
+            #expect(activity.first?.actor == "worker")
+            #expect(activity.first?.intakeID == intake.id)
+            #expect(activity.first?.detail == "created in sales/new by default-route")
+        }
+    }
+
+    func commitDecisionWithoutItem() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            let intake = try await Sample.record("for-review", in: h)
+            let review = Decision(outcome: .review, route: nil, decidedBy: "rule:unsure", trace: ["no rule matched"])
+            let followUp = NewJob(kind: "notify.reviewers", payload: .null)
+
+            let made = try await h.store.commitDecision(
+                intakeID: intake.id, decision: review, item: nil, status: .review, followUps: [followUp], actor: "worker")
+            #expect(made == nil)
+            let stored = try #require(try await h.store.intake(id: intake.id))
+            #expect(stored.status == .review)
+            #expect(stored.decision == review)
+            #expect(stored.itemID == nil)
+            #expect(try await h.store.job(id: followUp.id) != nil)
+
+            // Committing again queues nothing twice.
+            let again = NewJob(kind: "notify.reviewers", payload: .null)
+            #expect(try await h.store.commitDecision(
+                intakeID: intake.id, decision: review, item: nil, status: .review, followUps: [again], actor: "worker") == nil)
+            #expect(try await h.store.job(id: again.id) == nil)
+            #expect(try await h.store.items(ItemFilter()).isEmpty)
+        }
+    }
+
+    func commitDecisionRejectsUnknownStageAndIntake() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            let intake = try await Sample.record("bad-route", in: h)
+            var route = Sample.route
+            route.stage = "nowhere"
+            let item = NewPipelineItem(route: route, title: "t", description: nil, fields: .null)
+
+            await expectStoreError(.invalid) {
+                try await h.store.commitDecision(
+                    intakeID: intake.id, decision: Sample.decision(route), item: item, status: .routed, followUps: [], actor: "worker")
+            }
+            // Nothing of the failed commit is left behind.
+            #expect(try await h.store.intake(id: intake.id) == intake)
+            #expect(try await h.store.items(ItemFilter()).isEmpty)
+
+            await expectStoreError(.notFound) {
+                try await h.store.commitDecision(
+                    intakeID: "in_missing", decision: Sample.decision(), item: nil, status: .routed, followUps: [], actor: "worker")
+            }
+        }
+    }
+
+    func moveItemAppendsAndRecordsActivity() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            let first = try await Sample.makeItem("m1", in: h)
+            let second = try await Sample.makeItem("m2", in: h)
+            #expect(first.position == 0)
+            #expect(second.position == 1)
+
+            h.clock.advance(by: 60)
+            let moved = try await h.store.moveItem(id: first.id, toStage: "qualified", actor: "ana")
+            #expect(moved.stage == "qualified")
+            #expect(moved.position == 0)
+            #expect(moved.updatedAt == h.clock.now())
+            #expect(try await h.store.item(id: first.id) == moved)
+
+            let movedSecond = try await h.store.moveItem(id: second.id, toStage: "qualified", actor: "ana")
+            #expect(movedSecond.position == 1)
+
+            let activity = try await h.store.activity(itemID: first.id)
+            #expect(activity.map(\.action) == ["item.created", "item.moved"])
+            #expect(activity.last?.detail == "new → qualified")
+            #expect(activity.last?.actor == "ana")
+            #expect(activity.last?.at == h.clock.now())
+
+            // A stage of another pipeline is not a stage of this item's pipeline.
+            await expectStoreError(.invalid) {
+                try await h.store.moveItem(id: first.id, toStage: "open", actor: "ana")
+            }
+            await expectStoreError(.notFound) {
+                try await h.store.moveItem(id: "it_missing", toStage: "won", actor: "ana")
+            }
+            #expect(try await h.store.activity(itemID: first.id).count == 2)
+        }
+    }
+
+    func itemsFilterAndPage() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            var route = Sample.route
+            let one = try await Sample.makeItem("f1", route: route, in: h)
+            route.assignee = "bob"
+            let two = try await Sample.makeItem("f2", route: route, in: h)
+            route.assignee = "ana"
+            route.stage = "qualified"
+            let three = try await Sample.makeItem("f3", route: route, in: h)
+            let four = try await Sample.makeItem(
+                "f4", route: Route(pipeline: "support", stage: "open", titleTemplate: "t"), in: h)
+            let five = try await Sample.makeItem("f5", organization: "globex", route: Sample.route, in: h)
+
+            func ids(_ filter: ItemFilter) async throws -> [String] {
+                try await h.store.items(filter).map(\.id)
+            }
+            #expect(try await ids(ItemFilter()) == [five, four, three, two, one].map(\.id))
+            #expect(try await ids(ItemFilter(organization: "acme")) == [four, three, two, one].map(\.id))
+            #expect(try await ids(ItemFilter(organization: "acme", pipeline: "sales")) == [three, two, one].map(\.id))
+            #expect(try await ids(ItemFilter(organization: "acme", pipeline: "sales", stage: "new")) == [two, one].map(\.id))
+            #expect(try await ids(ItemFilter(assignee: "ana")) == [five, three, one].map(\.id))
+            #expect(try await ids(ItemFilter(limit: 0)).isEmpty)
+
+            #expect(try await ids(ItemFilter(limit: 2)) == [five, four].map(\.id))
+            #expect(try await ids(ItemFilter(limit: 2, before: four.id)) == [three, two].map(\.id))
+            #expect(try await ids(ItemFilter(limit: 2, before: two.id)) == [one.id])
+            #expect(try await ids(ItemFilter(limit: 2, before: one.id)).isEmpty)
+        }
+    }
+
+    func syncPipelinesUpsertsAndReplacesStages() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            #expect(try await h.store.pipelines(organization: "acme") == Sample.pipelines.filter { $0.organization == "acme" })
+            #expect(try await h.store.pipelines(organization: nil) == Sample.pipelines)
+
+            // Reload with renamed and reordered stages: the new order wins, nothing is duplicated.
+            let revised = Pipeline(
+                id: "sales", organization: "acme", name: "Sales (EU)",
+                stages: [Stage(id: "qualified", name: "Qualified"), Stage(id: "new", name: "Fresh")])
+            try await h.store.syncPipelines([revised])
+            let acme = try await h.store.pipelines(organization: "acme")
+            #expect(acme.first == revised)
+            #expect(acme.count == 2)
+            #expect(try await h.store.pipelines(organization: "globex").map(\.id) == ["sales"])
+            #expect(try await h.store.pipelines(organization: "initech").isEmpty)
+        }
+    }
+
+    func countsAndPing() async throws {
+        try await run { h in
+            try await h.store.ping()
+            #expect(try await h.store.counts() == StoreCounts(intakesByStatus: [:], items: 0))
+
+            try await h.store.syncPipelines(Sample.pipelines)
+            _ = try await Sample.makeItem("c1", in: h)
+            _ = try await Sample.record("c2", in: h)
+            _ = try await Sample.record("c3", in: h)
+            #expect(try await h.store.counts() == StoreCounts(intakesByStatus: ["routed": 1, "received": 2], items: 1))
+        }
+    }
+
+    // MARK: - Queue
+
+    func leaseGivesAJobOnce() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.once", payload: .object(["n": .number(1)]))
+            try await h.store.enqueue([job])
+
+            let leased = try await h.store.lease(owner: "w1", limit: 10, leaseDuration: 30)
+            #expect(leased.map(\.id) == [job.id])
+            let got = try #require(leased.first)
+            #expect(got.state == .leased)
+            #expect(got.attempts == 1)
+            #expect(got.leaseOwner == "w1")
+            #expect(got.leaseExpiresAt == h.clock.now().addingTimeInterval(30))
+            #expect(got.payload == job.payload)
+            #expect(try await h.store.job(id: job.id) == got)
+
+            #expect(try await h.store.lease(owner: "w1", limit: 10, leaseDuration: 30).isEmpty)
+            #expect(try await h.store.lease(owner: "w2", limit: 10, leaseDuration: 30).isEmpty)
+            #expect(try await h.store.lease(owner: "w2", limit: 0, leaseDuration: 30).isEmpty)
+        }
+    }
+
+    func leaseHonoursLimitAndOrder() async throws {
+        try await run { h in
+            let later = NewJob(id: "job-later", kind: "test.order", payload: .null, runAt: h.clock.now().addingTimeInterval(-10))
+            let earliest = NewJob(id: "job-earliest", kind: "test.order", payload: .null, runAt: h.clock.now().addingTimeInterval(-20))
+            let now = NewJob(id: "job-now", kind: "test.order", payload: .null)
+            try await h.store.enqueue([now, later, earliest])
+
+            #expect(try await h.store.lease(owner: "w", limit: 2, leaseDuration: 30).map(\.id) == ["job-earliest", "job-later"])
+            #expect(try await h.store.lease(owner: "w", limit: 2, leaseDuration: 30).map(\.id) == ["job-now"])
+        }
+    }
+
+    func concurrentLeasesNeverShareAJob() async throws {
+        try await run { h in
+            let jobs = (0..<40).map { NewJob(kind: "test.race", payload: .number(Double($0))) }
+            try await h.store.enqueue(jobs)
+
+            let store = h.store
+            @Sendable func drain(_ owner: String) async throws -> [String] {
+                var ids: [String] = []
+                while true {
+                    let batch = try await store.lease(owner: owner, limit: 3, leaseDuration: 60)
+                    if batch.isEmpty { return ids }
+                    #expect(batch.allSatisfy { $0.leaseOwner == owner })
+                    ids += batch.map(\.id)
+                }
+            }
+            async let a = drain("worker-a")
+            async let b = drain("worker-b")
+            let (fromA, fromB) = try await (a, b)
+
+            #expect(Set(fromA).isDisjoint(with: fromB))
+            #expect(fromA.count + fromB.count == jobs.count)
+            #expect(Set(fromA + fromB) == Set(jobs.map(\.id)))
+        }
+    }
+
+    func expiredLeaseIsReclaimed() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.crash", payload: .null)
+            try await h.store.enqueue([job])
+            _ = try await h.store.lease(owner: "dead-worker", limit: 1, leaseDuration: 30)
+
+            h.clock.advance(by: 29)
+            #expect(try await h.store.lease(owner: "w2", limit: 1, leaseDuration: 30).isEmpty)
+
+            h.clock.advance(by: 1)
+            let reclaimed = try await h.store.lease(owner: "w2", limit: 1, leaseDuration: 30)
+            #expect(reclaimed.map(\.id) == [job.id])
+            #expect(reclaimed.first?.attempts == 2)
+            #expect(reclaimed.first?.leaseOwner == "w2")
+            #expect(reclaimed.first?.leaseExpiresAt == h.clock.now().addingTimeInterval(30))
+        }
+    }
+
+    func expiredLeaseWithoutAttemptsLeftIsDeadLettered() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.poison", payload: .null, maxAttempts: 1)
+            try await h.store.enqueue([job])
+            #expect(try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30).count == 1)
+
+            h.clock.advance(by: 31)
+            #expect(try await h.store.lease(owner: "w2", limit: 1, leaseDuration: 30).isEmpty)
+            let dead = try #require(try await h.store.job(id: job.id))
+            #expect(dead.state == .dead)
+            #expect(dead.leaseOwner == nil)
+            #expect(dead.lastError == "lease expired after 1 attempts (worker lost)")
+            #expect(try await h.store.deadLetters(limit: 10).map(\.id) == [job.id])
+        }
+    }
+
+    func backoffFollowsTheRetryPolicy() async throws {
+        let policy = RetryPolicy(baseDelay: 2, maxDelay: 60, maxAttempts: 10, jitter: 0)
+        try await withBackend(policy) { h in
+            let job = NewJob(kind: "test.flaky", payload: .null)
+            try await h.store.enqueue([job])
+
+            for (index, delay) in [2.0, 4, 8, 16, 32, 60, 60].enumerated() {
+                let leased = try await h.store.lease(owner: "w", limit: 5, leaseDuration: 30)
+                #expect(leased.map(\.id) == [job.id])
+                #expect(leased.first?.attempts == index + 1)
+
+                let outcome = try await h.store.fail(jobID: job.id, owner: "w", error: "timeout \(index)", permanent: false)
+                #expect(outcome == .retryAt(h.clock.now().addingTimeInterval(delay)))
+                let waiting = try #require(try await h.store.job(id: job.id))
+                #expect(waiting.state == .ready)
+                #expect(waiting.leaseOwner == nil)
+                #expect(waiting.lastError == "timeout \(index)")
+
+                h.clock.advance(by: delay - 1)
+                #expect(try await h.store.lease(owner: "w", limit: 5, leaseDuration: 30).isEmpty, "leased \(delay - 1)s into a \(delay)s backoff")
+                h.clock.advance(by: 1)
+            }
+            #expect(try await h.store.lease(owner: "w", limit: 5, leaseDuration: 30).first?.attempts == 8)
+        }
+    }
+
+    func permanentFailureDeadLettersAtOnce() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.bad-input", payload: .null)
+            try await h.store.enqueue([job])
+            _ = try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30)
+
+            let outcome = try await h.store.fail(jobID: job.id, owner: "w", error: "payload has no intake id", permanent: true)
+            #expect(outcome == .dead)
+            let dead = try #require(try await h.store.job(id: job.id))
+            #expect(dead.state == .dead)
+            #expect(dead.attempts == 1)
+            #expect(dead.lastError == "payload has no intake id")
+            #expect(dead.leaseOwner == nil)
+
+            h.clock.advance(by: 3600)
+            #expect(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).isEmpty)
+        }
+    }
+
+    func runningOutOfAttemptsDeadLetters() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.flaky", payload: .null, maxAttempts: 2)
+            try await h.store.enqueue([job])
+
+            _ = try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30)
+            #expect(try await h.store.fail(jobID: job.id, owner: "w", error: "first", permanent: false) == .retryAt(h.clock.now().addingTimeInterval(2)))
+            h.clock.advance(by: 2)
+            #expect(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).first?.attempts == 2)
+            #expect(try await h.store.fail(jobID: job.id, owner: "w", error: "second", permanent: false) == .dead)
+
+            let dead = try #require(try await h.store.job(id: job.id))
+            #expect(dead.state == .dead)
+            #expect(dead.lastError == "second")
+        }
+    }
+
+    func deadLettersAreListedAndRetried() async throws {
+        try await run { h in
+            try await h.store.enqueue([NewJob(kind: "test.dead", payload: .null), NewJob(kind: "test.dead", payload: .null)])
+            var deadInOrder: [String] = []
+            for _ in 0..<2 {
+                let job = try #require(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).first)
+                try await h.store.fail(jobID: job.id, owner: "w", error: "broken", permanent: true)
+                deadInOrder.append(job.id)
+                h.clock.advance(by: 1)
+            }
+            // Most recently dead-lettered first.
+            let order = try await h.store.deadLetters(limit: 10).map(\.id)
+            try #require(order == Array(deadInOrder.reversed()))
+            #expect(try await h.store.deadLetters(limit: 1).map(\.id) == [order[0]])
+            #expect(try await h.store.deadLetters(limit: 0).isEmpty)
+
+            try await h.store.retry(jobID: order[1])
+            let revived = try #require(try await h.store.job(id: order[1]))
+            #expect(revived.state == .ready)
+            #expect(revived.attempts == 0)
+            #expect(revived.runAt == h.clock.now())
+            #expect(try await h.store.deadLetters(limit: 10).map(\.id) == [order[0]])
+
+            let leased = try await h.store.lease(owner: "w", limit: 5, leaseDuration: 30)
+            #expect(leased.map(\.id) == [order[1]])
+            #expect(leased.first?.attempts == 1)
+
+            await expectStoreError(.conflict) { try await h.store.retry(jobID: order[1]) }
+            await expectStoreError(.notFound) { try await h.store.retry(jobID: "job_missing") }
+        }
+    }
+
+    func delayedJobsWaitForTheirTime() async throws {
+        try await run { h in
+            let reminder = NewJob(kind: "reminder.send", payload: .null, runAt: h.clock.now().addingTimeInterval(60))
+            try await h.store.enqueue([reminder])
+            #expect(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).isEmpty)
+            h.clock.advance(by: 59)
+            #expect(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).isEmpty)
+            h.clock.advance(by: 1)
+            #expect(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).map(\.id) == [reminder.id])
+        }
+    }
+
+    func releaseDoesNotCountTheAttempt() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.shutdown", payload: .null, runAt: h.clock.now().addingTimeInterval(-5))
+            try await h.store.enqueue([job])
+            #expect(try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30).first?.attempts == 1)
+
+            h.clock.advance(by: 3)
+            try await h.store.release(jobID: job.id, owner: "w1")
+            let released = try #require(try await h.store.job(id: job.id))
+            #expect(released.state == .ready)
+            #expect(released.attempts == 0)
+            #expect(released.leaseOwner == nil)
+            #expect(released.leaseExpiresAt == nil)
+            #expect(released.runAt == h.clock.now())
+
+            #expect(try await h.store.lease(owner: "w2", limit: 1, leaseDuration: 30).first?.attempts == 1)
+        }
+    }
+
+    func heartbeatExtendsOnlyForTheOwner() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.long", payload: .null)
+            try await h.store.enqueue([job])
+            _ = try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30)
+
+            h.clock.advance(by: 20)
+            #expect(try await h.store.heartbeat(jobID: job.id, owner: "w1", leaseDuration: 30))
+            #expect(try await h.store.job(id: job.id)?.leaseExpiresAt == h.clock.now().addingTimeInterval(30))
+            #expect(try await !h.store.heartbeat(jobID: job.id, owner: "w2", leaseDuration: 30))
+            #expect(try await !h.store.heartbeat(jobID: "job_missing", owner: "w1", leaseDuration: 30))
+
+            // Past the original expiry, but the heartbeat moved it: nobody else gets the job.
+            h.clock.advance(by: 20)
+            #expect(try await h.store.lease(owner: "w2", limit: 1, leaseDuration: 30).isEmpty)
+
+            // Once lost, the old owner cannot extend it any more.
+            h.clock.advance(by: 11)
+            #expect(try await h.store.lease(owner: "w2", limit: 1, leaseDuration: 30).count == 1)
+            #expect(try await !h.store.heartbeat(jobID: job.id, owner: "w1", leaseDuration: 30))
+        }
+    }
+
+    func staleOwnerCannotClobberTheNewLease() async throws {
+        try await run { h in
+            let job = NewJob(kind: "test.slow", payload: .null)
+            try await h.store.enqueue([job])
+            _ = try await h.store.lease(owner: "slow", limit: 1, leaseDuration: 30)
+            h.clock.advance(by: 31)
+            let current = try #require(try await h.store.lease(owner: "fast", limit: 1, leaseDuration: 30).first)
+
+            try await h.store.complete(jobID: job.id, owner: "slow")
+            try await h.store.release(jobID: job.id, owner: "slow")
+            await expectStoreError(.conflict) {
+                try await h.store.fail(jobID: job.id, owner: "slow", error: "late", permanent: true)
+            }
+            #expect(try await h.store.job(id: job.id) == current)
+
+            try await h.store.complete(jobID: job.id, owner: "fast")
+            let done = try #require(try await h.store.job(id: job.id))
+            #expect(done.state == .done)
+            #expect(done.leaseOwner == nil)
+            // Completing twice is harmless too.
+            try await h.store.complete(jobID: job.id, owner: "fast")
+            #expect(try await h.store.job(id: job.id) == done)
+            await expectStoreError(.notFound) {
+                try await h.store.fail(jobID: "job_missing", owner: "fast", error: "x", permanent: false)
+            }
+        }
+    }
+
+    func statsCountByKindAndState() async throws {
+        try await run { h in
+            #expect(try await h.store.stats() == JobStats(counts: [:], oldestReadyAge: 0))
+
+            try await h.store.enqueue([
+                NewJob(id: "job-x1", kind: "mail.send", payload: .null),
+                NewJob(id: "job-x2", kind: "mail.send", payload: .null),
+                NewJob(id: "job-x3", kind: "mail.send", payload: .null),
+                NewJob(id: "job-x4", kind: "mail.send", payload: .null, runAt: h.clock.now().addingTimeInterval(3600)),
+                NewJob(id: "job-y1", kind: "hook.post", payload: .null),
+            ])
+            #expect(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 60).map(\.id) == ["job-x1"])
+            h.clock.advance(by: 30)
+
+            let stats = try await h.store.stats()
+            #expect(stats.counts == ["mail.send": ["ready": 3, "leased": 1], "hook.post": ["ready": 1]])
+            #expect(stats.total(.ready) == 4)
+            // The delayed job is not waiting yet; the others have waited 30 s.
+            #expect(stats.oldestReadyAge == 30)
+
+            try await h.store.complete(jobID: "job-x1", owner: "w")
+            #expect(try await h.store.stats().counts["mail.send"] == ["ready": 3, "done": 1])
+        }
+    }
+
+    func enqueueIsIdempotentPerJobID() async throws {
+        try await run { h in
+            let job = NewJob(id: "job-reply-in_1", kind: "reply.send", payload: .string("first"))
+            try await h.store.enqueue([job])
+            _ = try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30)
+            var again = job
+            again.payload = .string("second")
+            try await h.store.enqueue([again])
+
+            let stored = try #require(try await h.store.job(id: job.id))
+            #expect(stored.payload == .string("first"))
+            #expect(stored.state == .leased)
+            #expect(try await h.store.stats().counts == ["reply.send": ["leased": 1]])
+        }
+    }
+}
+
+// MARK: - Sample data
+
+enum Sample {
+    static let pipelines = [
+        Pipeline(
+            id: "sales", organization: "acme", name: "Sales",
+            stages: [Stage(id: "new", name: "New"), Stage(id: "qualified", name: "Qualified"), Stage(id: "won", name: "Won")]),
+        Pipeline(id: "support", organization: "acme", name: "Support", stages: [Stage(id: "open", name: "Open")]),
+        Pipeline(id: "sales", organization: "globex", name: "Sales", stages: [Stage(id: "new", name: "New")]),
+    ]
+
+    static let route = Route(
+        pipeline: "sales", stage: "new", priority: .high, assignee: "ana", tags: ["lead"], titleTemplate: "{{payload.name}}")
+
+    static func decision(_ route: Route = route) -> Decision {
+        Decision(outcome: .route, route: route, decidedBy: "default-route", trace: ["no rules; default route"])
+    }
+
+    static func intake(_ dedupeKey: String, organization: String = "acme", at date: Date) -> Intake {
+        Intake(
+            id: Identifier.make(prefix: "in", at: date), organization: organization, source: "contact-form",
+            sourceKind: .webhook, receivedAt: date, dedupeKey: dedupeKey,
+            rawBlob: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", rawSize: 5,
+            contentType: "application/json", metadata: ["remote": "192.0.2.7", "signature": "standard-webhooks"])
+    }
+
+    static func processJob(_ intake: Intake) -> NewJob {
+        NewJob(kind: JobKind.processIntake, payload: .object(["intake": .string(intake.id)]))
+    }
+
+    static func record(_ dedupeKey: String, organization: String = "acme", in h: StoreHarness) async throws -> Intake {
+        let intake = intake(dedupeKey, organization: organization, at: h.clock.now())
+        let results = try await h.store.recordIntakes([NewIntake(intake: intake)], processJobs: [processJob(intake)])
+        #expect(results == [.created(intake)])
+        return intake
+    }
+
+    /// Records an intake and commits a routing decision for it, one second after the previous
+    /// item so that item ids sort in creation order.
+    static func makeItem(_ dedupeKey: String, organization: String = "acme", route: Route = route, in h: StoreHarness) async throws -> PipelineItem {
+        h.clock.advance(by: 1)
+        let intake = try await record(dedupeKey, organization: organization, in: h)
+        let item = NewPipelineItem(
+            id: Identifier.make(prefix: "it", at: h.clock.now()), route: route, title: "Item \(dedupeKey)",
+            description: nil, fields: .object([:]))
+        return try #require(try await h.store.commitDecision(
+            intakeID: intake.id, decision: decision(route), item: item, status: .routed, followUps: [], actor: "worker"))
+    }
+}
+
+/// Expects `body` to throw a ``StoreError`` of the given case.
+func expectStoreError<R>(
+    _ kind: StoreError.Kind, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> R
+) async {
+    let error = await #expect(throws: StoreError.self, sourceLocation: sourceLocation) { try await body() }
+    if let error {
+        #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
+    }
+}
