@@ -133,9 +133,13 @@ struct Items: AsyncParsableCommand {
                 return
             }
             let formatter = ISO8601DateFormatter()
-            print(["ID", "PIPELINE/STAGE", "PRIORITY", "CREATED", "TITLE"].joined(separator: "\t"))
-            for item in items {
-                print([item.id, "\(item.pipeline)/\(item.stage)", item.priority.rawValue, formatter.string(from: item.createdAt), item.title].joined(separator: "\t"))
+            let rows = [["ID", "PIPELINE/STAGE", "PRIORITY", "CREATED", "TITLE"]] + items.map { item in
+                [item.id, "\(item.pipeline)/\(item.stage)", item.priority.rawValue, formatter.string(from: item.createdAt), item.title]
+            }
+            let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            for row in rows {
+                let padded = (0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                print((padded + [row[4]]).joined(separator: "  "))
             }
         }
     }

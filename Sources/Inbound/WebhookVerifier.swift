@@ -26,6 +26,10 @@ public enum WebhookAuthFailure: Error, Equatable, CustomStringConvertible {
 public struct SecretFormatError: Error, CustomStringConvertible {
     public var reference: String
     public var reason: String
+    public init(reference: String, reason: String) {
+        self.reference = reference
+        self.reason = reason
+    }
     public var description: String { "secret \(reference): \(reason)" }
 }
 
@@ -34,6 +38,11 @@ public struct VerifiedWebhook: Sendable, Equatable {
     /// `webhook-id` for Standard Webhooks senders: the idempotency key.
     public var webhookID: String?
     public var scheme: String
+
+    public init(webhookID: String?, scheme: String) {
+        self.webhookID = webhookID
+        self.scheme = scheme
+    }
 }
 
 /// Checks a webhook's authentication over the raw body bytes, before anything parses them.

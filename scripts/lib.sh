@@ -1,0 +1,30 @@
+# Shared by the set-up scripts: install only the Debian packages that are missing.
+# shellcheck shell=bash
+
+# ensure_packages PKG... — apt-get installs whichever of PKG are not installed yet (idempotent).
+ensure_packages() {
+    local missing=()
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        echo "==> installing Debian packages: ${missing[*]}"
+        local sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        export DEBIAN_FRONTEND=noninteractive
+        $sudo apt-get update -qq
+        $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# ensure_swift — the Swift toolchain is not a Debian package; say where to get it.
+ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        echo "error: no 'swift' on PATH. Install Swift 6.1 or later for Debian 12 (https://www.swift.org/install/linux/) and run this again." >&2
+        exit 1
+    fi
+}
+
+# Debian packages the daemon builds and runs against.
+BUILD_PACKAGES=(libsqlite3-dev pkg-config curl ca-certificates)
