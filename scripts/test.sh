@@ -15,7 +15,7 @@ ensure_swift
 echo "==> building"
 swift build --product astralisd
 swift build --build-tests
-export ASTRALISD_BIN="$(swift build --show-bin-path)/astralisd"
+export ASTRALISD_TEST_BIN="$(swift build --show-bin-path)/astralisd"
 
 echo "==> checking the systemd unit"
 bash scripts/check-systemd-unit.sh

@@ -157,6 +157,7 @@ public struct DaemonConfig: Sendable, Equatable {
         if adminListen != other.adminListen { keys.append("listen.admin") }
         if workers.concurrency != other.workers.concurrency { keys.append("workers.concurrency") }
         if intakeBatchSize != other.intakeBatchSize { keys.append("intake.batch_size") }
+        if shutdownGrace != other.shutdownGrace { keys.append("shutdown.grace_seconds") }
         return keys
     }
 }

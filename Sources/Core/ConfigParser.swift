@@ -6,6 +6,8 @@ public import Foundation
 public struct ConfigParser {
     /// Environment variables that configure the daemon itself and are not key overrides.
     public static let reservedEnvironment: Set<String> = ["ASTRALISD_CONFIG"]
+    /// Variables starting with this are test and tooling hooks, never key overrides.
+    public static let reservedPrefix = "ASTRALISD_TEST_"
     public static let environmentPrefix = "ASTRALISD_"
 
     private var issues: [ConfigIssue] = []
@@ -43,7 +45,7 @@ public struct ConfigParser {
         var result = root
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) {
             guard name.hasPrefix(Self.environmentPrefix), !Self.reservedEnvironment.contains(name),
-                  !name.hasPrefix("ASTRALISD_TEST_") else { continue }
+                  !name.hasPrefix(Self.reservedPrefix) else { continue }
             let segments = name.dropFirst(Self.environmentPrefix.count)
                 .components(separatedBy: "__").map { $0.lowercased() }
             guard !segments.contains(where: \.isEmpty) else {
@@ -125,14 +127,18 @@ public struct ConfigParser {
                 if let org = readOrganization(element, at: "organizations[\(index)]") { organizations.append(org) }
             }
         }
-        checkUnique(organizations.map(\.id), at: { "organizations[\($0)].id" }, what: "organization id")
+        // Uniqueness is checked on the ids as written, so an element that failed to parse still
+        // takes part and every path names the element's index in the file.
+        let organizationList = top["organizations"]?.arrayValue ?? []
+        checkUnique(Self.rawIDs(organizationList), at: { "organizations[\($0)].id" }, what: "organization id")
         var seenSources: [String: String] = [:]
-        for (orgIndex, org) in organizations.enumerated() {
-            for (sourceIndex, source) in org.sources.map(\.id).enumerated() {
+        for (orgIndex, org) in organizationList.enumerated() {
+            let orgID = org["id"]?.stringValue ?? "#\(orgIndex)"
+            for (sourceIndex, source) in Self.rawIDs(org["sources"]?.arrayValue ?? []) {
                 if let other = seenSources[source] {
                     issue("organizations[\(orgIndex)].sources[\(sourceIndex)].id", "source id \"\(source)\" is already used by organization \"\(other)\"; source ids are unique across organizations because they name the URL /hooks/{source}")
                 }
-                seenSources[source] = org.id
+                seenSources[source] = orgID
             }
         }
 
@@ -164,7 +170,7 @@ public struct ConfigParser {
                 if let pipeline = readPipeline(element, organization: id, at: "\(path).pipelines[\(index)]") { pipelines.append(pipeline) }
             }
         }
-        checkUnique(pipelines.map(\.id), at: { "\(path).pipelines[\($0)].id" }, what: "pipeline id")
+        checkUnique(Self.rawIDs(org["pipelines"]?.arrayValue ?? []), at: { "\(path).pipelines[\($0)].id" }, what: "pipeline id")
 
         var defaultRoute: Route?
         if org["default_route"] == nil {
@@ -197,7 +203,7 @@ public struct ConfigParser {
                 stages.append(Stage(id: stageID, name: string(stage, "name", at: stagePath, default: stageID) ?? stageID))
             }
         }
-        checkUnique(stages.map(\.id), at: { "\(path).stages[\($0)].id" }, what: "stage id")
+        checkUnique(Self.rawIDs(object["stages"]?.arrayValue ?? []), at: { "\(path).stages[\($0)].id" }, what: "stage id")
         return Pipeline(id: id, organization: organization, name: name, stages: stages)
     }
 
@@ -258,7 +264,12 @@ public struct ConfigParser {
             "none": ["type"], "standard-webhooks": ["type", "secrets", "tolerance_seconds"],
             "github": ["type", "secrets"], "bearer": ["type", "tokens"],
         ]
-        guard let object = object(value, at: path, keys: allowed[type] ?? ["type"]) else { return nil }
+        guard let keys = allowed[type] else {
+            // Other keys cannot be judged without knowing the scheme: report the type alone.
+            issue("\(path).type", "expected one of standard-webhooks, github, bearer, none, got \"\(type)\"")
+            return nil
+        }
+        guard let object = object(value, at: path, keys: keys) else { return nil }
         switch type {
         case "none":
             return WebhookAuth.none
@@ -437,9 +448,14 @@ public struct ConfigParser {
         return ListenAddress(host: String(host), port: port)
     }
 
-    private mutating func checkUnique(_ ids: [String], at path: (Int) -> String, what: String) {
+    /// `(index, id)` of the elements of a JSON array that have a string `id`.
+    static func rawIDs(_ list: [JSONValue]) -> [(Int, String)] {
+        list.enumerated().compactMap { index, element in element["id"]?.stringValue.map { (index, $0) } }
+    }
+
+    private mutating func checkUnique(_ ids: [(Int, String)], at path: (Int) -> String, what: String) {
         var seen = Set<String>()
-        for (index, id) in ids.enumerated() where !id.isEmpty {
+        for (index, id) in ids where !id.isEmpty {
             if !seen.insert(id).inserted { issue(path(index), "duplicate \(what) \"\(id)\"") }
         }
     }

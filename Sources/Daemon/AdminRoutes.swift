@@ -14,7 +14,7 @@ struct AdminRoutes: Sendable {
     let queue: any JobQueue
     let metrics: DaemonMetrics
     let health: LoopHealth
-    let stallLimit: Duration
+    let stallLimit: @Sendable () -> Duration
     let startedAt: Date
     let logger: Logger
 
@@ -56,7 +56,7 @@ struct AdminRoutes: Sendable {
             ready = false
             checks["queue"] = .object(["ok": .bool(false), "detail": .string("queue unavailable")])
         }
-        let loopOK = health.sinceLastTick <= stallLimit
+        let loopOK = health.sinceLastTick <= stallLimit()
         ready = ready && loopOK
         checks["job_loop"] = .object(["ok": .bool(loopOK)])
         // No source can fail yet: webhook sources are passive. Mailboxes will report here.

@@ -94,7 +94,7 @@ struct Check: AsyncParsableCommand {
 }
 
 /// Opens the store of a configuration for the read-only operator commands.
-func openStore(_ options: ConfigOptions) throws -> (LoadedConfig, SQLiteStore, FileBlobStore) {
+func openStore(_ options: ConfigOptions) throws -> (LoadedConfig, SQLiteStore, TieredBlobStore) {
     let loaded = try options.load()
     let logger = Logger(label: "astralisd.cli")
     do {

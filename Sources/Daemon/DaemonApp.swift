@@ -15,7 +15,7 @@ import UnixSignals
 final class DaemonApp: Sendable {
     let loaded: Mutex<LoadedConfig>
     let store: SQLiteStore
-    let blobs: FileBlobStore
+    let blobs: TieredBlobStore
     let committer: IntakeCommitter
     let directory: WebhookDirectory
     let router: RouterSlot
@@ -23,6 +23,7 @@ final class DaemonApp: Sendable {
     let notifier: SystemdNotifier
     let doorbell = Doorbell()
     let health = LoopHealth()
+    let workerSettings: WorkerSettings
     let logLevel: SharedLogLevel
     let logger: Logger
     let environment: [String: String]
@@ -36,7 +37,7 @@ final class DaemonApp: Sendable {
         return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics)
     }
 
-    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: FileBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedLogLevel, logger: Logger, metrics: DaemonMetrics) {
+    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedLogLevel, logger: Logger, metrics: DaemonMetrics) {
         let config = loaded.config
         self.loaded = Mutex(loaded)
         self.stateDirOverride = stateDirOverride
@@ -50,12 +51,13 @@ final class DaemonApp: Sendable {
         self.blobs = blobs
         self.directory = WebhookDirectory(loaded.endpoints)
         self.router = RouterSlot(DefaultRouter(config: config))
+        self.workerSettings = WorkerSettings(config.workers)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
 
-    /// The state directory layout: `astralisd.sqlite` and `blobs/`.
-    static func openStorage(config: DaemonConfig, logger: Logger) throws -> (store: SQLiteStore, blobs: FileBlobStore) {
+    /// The state directory layout: `astralisd.sqlite` (with blobs up to 64 KiB inline) and `blobs/`.
+    static func openStorage(config: DaemonConfig, logger: Logger) throws -> (store: SQLiteStore, blobs: TieredBlobStore) {
         let stateDir = config.stateDir
         do {
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
@@ -63,8 +65,8 @@ final class DaemonApp: Sendable {
             throw StoreError.unavailable("cannot create state directory \(stateDir): \(error.localizedDescription)")
         }
         let store = try SQLiteStore(path: stateDir + "/astralisd.sqlite", retry: config.workers.retry, logger: logger)
-        let blobs = try FileBlobStore(root: stateDir + "/blobs")
-        return (store, blobs)
+        let files = try FileBlobStore(root: stateDir + "/blobs")
+        return (store, TieredBlobStore(small: SQLiteBlobStore(store: store), large: files))
     }
 
     var config: DaemonConfig { loaded.withLock { $0.config } }
@@ -76,9 +78,10 @@ final class DaemonApp: Sendable {
         return router
     }
 
-    var stallLimit: Duration {
-        // A lease call plus one poll wait should never take this long on a healthy store.
-        .seconds(max(30, config.workers.pollInterval * 10))
+    /// How long the job loop may go without a tick before it counts as stalled: a lease call
+    /// plus one poll wait never takes this long on a healthy store. Follows reloads.
+    var stallLimit: @Sendable () -> Duration {
+        { [workerSettings] in workerSettings.current.pollInterval * 3 + .seconds(30) }
     }
 
     func makeAdminRouter() -> Router<BasicRequestContext> {
@@ -94,8 +97,7 @@ final class DaemonApp: Sendable {
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
         return JobWorker(
             queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
-            pollInterval: .milliseconds(Int64(config.workers.pollInterval * 1000)), leaseDuration: config.workers.leaseDuration,
-            owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
+            settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
     }
 
@@ -161,9 +163,12 @@ final class DaemonApp: Sendable {
         applied.config.adminListen = current.config.adminListen
         applied.config.workers.concurrency = current.config.workers.concurrency
         applied.config.intakeBatchSize = current.config.intakeBatchSize
+        applied.config.shutdownGrace = current.config.shutdownGrace
         directory.replace(with: next.endpoints)
         router.current = DefaultRouter(config: applied.config)
         logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
+        workerSettings.update(from: applied.config.workers)
+        store.retry = applied.config.workers.retry
         loaded.withLock { $0 = applied }
         let pipelines = applied.config.pipelines
         let store = self.store

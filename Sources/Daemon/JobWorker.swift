@@ -60,6 +60,31 @@ final class Doorbell: Sendable {
     }
 }
 
+/// The worker timings a reload may change while the loop runs.
+final class WorkerSettings: Sendable {
+    struct Values: Sendable {
+        var pollInterval: Duration
+        var leaseDuration: TimeInterval
+    }
+
+    private let values: Mutex<Values>
+
+    init(_ config: WorkerConfig) {
+        values = Mutex(Self.values(from: config))
+    }
+
+    var current: Values { values.withLock { $0 } }
+
+    func update(from config: WorkerConfig) {
+        let new = Self.values(from: config)
+        values.withLock { $0 = new }
+    }
+
+    private static func values(from config: WorkerConfig) -> Values {
+        Values(pollInterval: .milliseconds(Int64(config.pollInterval * 1000)), leaseDuration: config.leaseDuration)
+    }
+}
+
 /// Jobs in flight, shared between the leasing loop and the job tasks.
 final class RunningCount: Sendable {
     private let count = Mutex(0)
@@ -81,8 +106,7 @@ struct JobWorker: Service {
     let queue: any JobQueue
     let handlers: [String: any JobHandling]
     let concurrency: Int
-    let pollInterval: Duration
-    let leaseDuration: TimeInterval
+    let settings: WorkerSettings
     let owner: String
     let doorbell: Doorbell
     let health: LoopHealth
@@ -95,11 +119,12 @@ struct JobWorker: Service {
             await withGracefulShutdownHandler {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     health.tick()
+                    let timing = settings.current
                     let free = concurrency - running.value
                     var leased = 0
                     if free > 0 {
                         do {
-                            let jobs = try await queue.lease(owner: owner, limit: free, leaseDuration: leaseDuration)
+                            let jobs = try await queue.lease(owner: owner, limit: free, leaseDuration: timing.leaseDuration)
                             leased = jobs.count
                             for job in jobs {
                                 running.add(1)
@@ -115,7 +140,7 @@ struct JobWorker: Service {
                     }
                     // A full lease means more may be due: look again at once when a slot is free.
                     if leased > 0, leased == free, running.value < concurrency { continue }
-                    await doorbell.wait(timeout: pollInterval)
+                    await doorbell.wait(timeout: timing.pollInterval)
                 }
             } onGracefulShutdown: {
                 doorbell.ring()
@@ -169,7 +194,7 @@ struct WatchdogService: Service {
     let notifier: SystemdNotifier
     let health: LoopHealth
     /// Longest a loop may take between ticks and still count as alive.
-    let stallLimit: Duration
+    let stallLimit: @Sendable () -> Duration
     let logger: Logger
 
     func run() async throws {
@@ -177,7 +202,7 @@ struct WatchdogService: Service {
         let period = Duration.milliseconds(Int64(interval * 1000 / 3))
         var warned = false
         for await _ in AsyncTimerSequence(interval: period, clock: .continuous).cancelOnGracefulShutdown() {
-            if health.sinceLastTick <= stallLimit {
+            if health.sinceLastTick <= stallLimit() {
                 notifier.watchdog()
                 warned = false
             } else if !warned {

@@ -129,7 +129,7 @@ public struct FileBlobStore: BlobStore {
 }
 
 /// Bytes with their content address.
-private struct Blob: Sendable {
+struct Blob: Sendable {
     let data: Data
     let ref: BlobRef
 

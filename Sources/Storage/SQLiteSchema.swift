@@ -12,6 +12,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: v1)
         }
+        migrator.registerMigration("v2-inline-blobs") { db in
+            try db.execute(sql: v2)
+        }
         return migrator
     }
 
@@ -133,5 +136,15 @@ enum SQLiteSchema {
             value TEXT NOT NULL,
             updated_at REAL NOT NULL
         );
+        """
+
+    /// Small blobs (webhook bodies, short mails) live in the database so that they become durable
+    /// with the group commit instead of costing one file fsync each.
+    private static let v2 = """
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY NOT NULL,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        ) WITHOUT ROWID;
         """
 }

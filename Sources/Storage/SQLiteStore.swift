@@ -1,6 +1,7 @@
 public import Core
 import Foundation
 import GRDB
+import Synchronization
 public import Logging
 
 /// The embedded backend: the durable state and the job queue in one SQLite file.
@@ -19,7 +20,12 @@ public import Logging
 public final class SQLiteStore: Store, JobQueue {
     let pool: DatabasePool
     let clock: any WallClock
-    let retry: RetryPolicy
+    private let retryPolicy: Mutex<RetryPolicy>
+    /// Backoff and the default attempt budget; a configuration reload replaces it.
+    public var retry: RetryPolicy {
+        get { retryPolicy.withLock { $0 } }
+        set { retryPolicy.withLock { $0 = newValue } }
+    }
     /// Draws the backoff jitter unit in `[0, 1)`; injectable so tests see exact delays.
     let jitter: @Sendable () -> Double
     let logger: Logger
@@ -42,7 +48,7 @@ public final class SQLiteStore: Store, JobQueue {
         logger: Logger
     ) throws {
         self.clock = clock
-        self.retry = retry
+        self.retryPolicy = Mutex(retry)
         self.jitter = jitter
         self.logger = logger
 
