@@ -129,7 +129,10 @@ public protocol Store: Sendable {
     /// Commits a decision: the item (if the decision routes), the intake's new status and decision,
     /// an activity entry and the follow-up jobs, in one transaction. Running it again for the same
     /// intake changes nothing and returns the item made the first time.
-    func commitDecision(intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob], actor: String) async throws -> PipelineItem?
+    /// With `completing`, the job that did this work is marked done in the same transaction (if
+    /// its owner still holds the lease), saving a commit per job and leaving no window in which
+    /// the effect is stored but the job would run again.
+    func commitDecision(intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob], actor: String, completing: JobClaim?) async throws -> PipelineItem?
 
     func items(_ filter: ItemFilter) async throws -> [PipelineItem]
     func item(id: String) async throws -> PipelineItem?
@@ -141,6 +144,23 @@ public protocol Store: Sendable {
     func counts() async throws -> StoreCounts
     /// Cheap liveness check of the backend.
     func ping() async throws
+}
+
+extension Store {
+    public func commitDecision(intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob], actor: String) async throws -> PipelineItem? {
+        try await commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: actor, completing: nil)
+    }
+}
+
+/// A leased job and the worker holding it.
+public struct JobClaim: Sendable, Equatable {
+    public var jobID: String
+    public var owner: String
+
+    public init(jobID: String, owner: String) {
+        self.jobID = jobID
+        self.owner = owner
+    }
 }
 
 /// The job queue: leases with expiry, retries with backoff, dead letters, delayed jobs.

@@ -24,7 +24,7 @@ struct IntakeProcessor: JobHandling {
     let composer: ItemComposer
     let logger: Logger
 
-    func run(_ job: Job) async throws {
+    func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
             throw PermanentJobError("job payload has no intake id")
         }
@@ -35,7 +35,7 @@ struct IntakeProcessor: JobHandling {
         }
         guard intake.status == .received || intake.status == .processing else {
             logger.debug("Intake already processed", metadata: ["intake.status": "\(intake.status.rawValue)"])
-            return
+            return .finished
         }
         if intake.status == .received {
             try await store.setIntakeStatus(id: intakeID, status: .processing, reason: nil)
@@ -57,7 +57,7 @@ struct IntakeProcessor: JobHandling {
             case .ignore:
                 status = .done
             }
-            let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker")
+            let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker", completing: claim)
             CrashPoint.reached(CrashPoint.afterDecisionCommit)
             logger.info("Intake routed", metadata: [
                 "intake.source": "\(intake.source)",
@@ -65,6 +65,7 @@ struct IntakeProcessor: JobHandling {
                 "decision.outcome": "\(decision.outcome.rawValue)",
                 "item.id": "\(committed?.id ?? "-")",
             ])
+            return .completedWithEffects
         } catch let error as PermanentJobError {
             try? await store.setIntakeStatus(id: intakeID, status: .failed, reason: error.reason)
             throw error

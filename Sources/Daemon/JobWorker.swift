@@ -8,9 +8,17 @@ import Synchronization
 /// Something that carries out one kind of job. Handlers are idempotent: a job may run again after
 /// a crash between its effect and its completion.
 protocol JobHandling: Sendable {
-    func run(_ job: Job) async throws
+    /// Runs the job. Returning `.completedWithEffects` means the handler marked the job done in
+    /// the transaction that stored its effects; `.finished` asks the worker to complete it.
+    func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion
     /// Called once a job of this kind has been dead-lettered, to mark what it was working on.
     func deadLettered(_ job: Job, reason: String) async
+}
+
+/// How a handler's successful run ended.
+enum JobCompletion: Sendable {
+    case finished
+    case completedWithEffects
 }
 
 /// Wakes a waiting loop early. A ring with nobody waiting is remembered once, so a wake-up sent
@@ -157,8 +165,9 @@ struct JobWorker: Service {
         let started = ContinuousClock.now
         do {
             guard let handler = handlers[job.kind] else { throw PermanentJobError("no handler for job kind \(job.kind)") }
-            try await handler.run(job)
-            try await queue.complete(jobID: job.id, owner: owner)
+            if try await handler.run(job, claim: JobClaim(jobID: job.id, owner: owner)) == .finished {
+                try await queue.complete(jobID: job.id, owner: owner)
+            }
             metrics.jobFinished(kind: job.kind, outcome: "done", duration: .now - started)
         } catch where Task.isCancelled {
             do {

@@ -168,10 +168,18 @@ extension SQLiteStore {
     ///   the item's route names a stage that is not in its pipeline.
     public func commitDecision(
         intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob],
-        actor: String
+        actor: String, completing claim: JobClaim?
     ) async throws -> PipelineItem? {
         let now = clock.now()
         return try await write("committing a decision") { db in
+            if let claim {
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                        WHERE id = ? AND state = 'leased' AND lease_owner = ?
+                        """,
+                    arguments: [now.timeIntervalSince1970, claim.jobID, claim.owner])
+            }
             guard let intake = try Self.fetchIntake(id: intakeID, in: db) else {
                 throw StoreError.notFound("intake \(intakeID)")
             }

@@ -185,6 +185,33 @@ struct StoreContract: Sendable {
         }
     }
 
+    func commitDecisionCompletesTheClaimedJob() async throws {
+        try await run { h in
+            try await h.store.syncPipelines(Sample.pipelines)
+            let intake = try await Sample.record("lead-claim", in: h)
+            let leased = try await h.store.lease(owner: "w1", limit: 10, leaseDuration: 30)
+            let job = try #require(leased.first)
+            let item = NewPipelineItem(route: Sample.route, title: "Claimed", description: nil, fields: .null)
+            _ = try await h.store.commitDecision(
+                intakeID: intake.id, decision: Sample.decision(), item: item, status: .done, followUps: [], actor: "worker",
+                completing: JobClaim(jobID: job.id, owner: "w1"))
+            #expect(try await h.store.job(id: job.id)?.state == .done, "the job is done in the decision's transaction")
+            #expect(try await h.store.lease(owner: "w2", limit: 10, leaseDuration: 30).isEmpty)
+
+            // A claim whose lease was lost (another worker took the job over) leaves that job alone.
+            let other = try await Sample.record("lead-claim-2", in: h)
+            let second = try #require(try await h.store.lease(owner: "w1", limit: 10, leaseDuration: 30).first)
+            h.clock.advance(by: 31)
+            let takenOver = try #require(try await h.store.lease(owner: "w2", limit: 10, leaseDuration: 30).first)
+            #expect(takenOver.id == second.id)
+            _ = try await h.store.commitDecision(
+                intakeID: other.id, decision: Sample.decision(), item: nil, status: .review, followUps: [], actor: "worker",
+                completing: JobClaim(jobID: second.id, owner: "w1"))
+            let stillLeased = try await h.store.job(id: second.id)
+            #expect(stillLeased?.state == .leased && stillLeased?.leaseOwner == "w2")
+        }
+    }
+
     func commitDecisionWithoutItem() async throws {
         try await run { h in
             try await h.store.syncPipelines(Sample.pipelines)
