@@ -1,6 +1,7 @@
 public import Core
 import Foundation
 import Mustache
+import Synchronization
 
 /// A template that failed to parse, with where it came from.
 public struct TemplateError: Error, CustomStringConvertible {
@@ -14,6 +15,9 @@ public struct TemplateError: Error, CustomStringConvertible {
 public struct ItemComposer: Sendable {
     public static let maxTitleLength = 200
     public static let maxDescriptionLength = 10_000
+
+    /// Compiled templates by source text; a route's templates are parsed once, not per item.
+    private let cache = TemplateCache()
 
     public init() {}
 
@@ -30,10 +34,15 @@ public struct ItemComposer: Sendable {
 
     public func render(_ template: String, facts: Facts) throws -> String {
         let compiled: MustacheTemplate
-        do {
-            compiled = try MustacheTemplate(string: Self.plainText(template))
-        } catch {
-            throw PermanentJobError(TemplateError(template: template, reason: "\(error)").description)
+        if let cached = cache[template] {
+            compiled = cached
+        } else {
+            do {
+                compiled = try MustacheTemplate(string: Self.plainText(template))
+            } catch {
+                throw PermanentJobError(TemplateError(template: template, reason: "\(error)").description)
+            }
+            cache[template] = compiled
         }
         return compiled.render(facts.templateContext)
     }
@@ -49,5 +58,22 @@ public struct ItemComposer: Sendable {
             description = String(text.prefix(Self.maxDescriptionLength - 1)) + "…"
         }
         return NewPipelineItem(id: Identifier.make(prefix: "it"), route: route, title: title, description: description, fields: facts.payload)
+    }
+}
+
+/// A bounded map from template text to its compiled form. Templates come from configuration, so
+/// the set is small; the bound only guards against a reload loop that keeps changing them.
+final class TemplateCache: Sendable {
+    private static let limit = 256
+    private let templates = Mutex<[String: MustacheTemplate]>([:])
+
+    subscript(text: String) -> MustacheTemplate? {
+        get { templates.withLock { $0[text] } }
+        set {
+            templates.withLock { table in
+                if table.count >= Self.limit { table.removeAll() }
+                table[text] = newValue
+            }
+        }
     }
 }

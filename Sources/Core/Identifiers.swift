@@ -17,8 +17,18 @@ public enum Identifier {
         for shift in stride(from: 45, through: 0, by: -5) {
             chars.append(alphabet[Int((millis >> UInt64(shift)) & 31)])
         }
-        for _ in 0..<16 {
-            chars.append(alphabet[Int(generator.next() & 31)])
+        // 80 random bits from two draws (16 × 5 bits), not one draw per character: on Linux each
+        // draw of the system generator is a getrandom(2) call.
+        var high: UInt64 = generator.next()
+        var low: UInt64 = generator.next()
+        for index in 0..<16 {
+            if index < 8 {
+                chars.append(alphabet[Int(high & 31)])
+                high >>= 5
+            } else {
+                chars.append(alphabet[Int(low & 31)])
+                low >>= 5
+            }
         }
         return prefix + "_" + String(chars)
     }

@@ -39,7 +39,7 @@ public struct Facts: Sendable, Codable, Equatable {
             "organization": organization,
             "source": source,
             "source_kind": sourceKind.rawValue,
-            "received_at": ISO8601DateFormatter().string(from: receivedAt),
+            "received_at": receivedAt.formatted(.iso8601),
             "payload": payload.plainValue ?? [String: Any](),
             "documents": documents.map { ["filename": $0.filename, "type": $0.declaredType, "size": $0.size] },
         ]

@@ -189,7 +189,7 @@ public struct WebhookIngress: Sendable {
             var body: [String: JSONValue] = [
                 "intake_id": .string(intake.id),
                 "status": .string(intake.status.rawValue),
-                "received_at": .string(ISO8601DateFormatter().string(from: intake.receivedAt)),
+                "received_at": .string(intake.receivedAt.formatted(.iso8601)),
             ]
             if let reason = intake.statusReason { body["status_reason"] = .string(reason) }
             return Problem.json(.ok, .object(body))
