@@ -45,8 +45,8 @@ struct ConfigOptions: ParsableArguments {
 
 /// Sets up the process-wide logger once.
 enum ProcessLogging {
-    static func bootstrap(level: String) -> (Logger, SharedLogLevel) {
-        let shared = SharedLogLevel(Logger.Level(rawValue: level) ?? .info)
+    static func bootstrap(level: String) -> (Logger, SharedValue<Logger.Level>) {
+        let shared = SharedValue(Logger.Level(rawValue: level) ?? .info)
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: shared) }
         return (Logger(label: "astralisd"), shared)
     }

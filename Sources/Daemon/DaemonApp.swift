@@ -18,26 +18,26 @@ final class DaemonApp: Sendable {
     let blobs: TieredBlobStore
     let committer: IntakeCommitter
     let directory: WebhookDirectory
-    let router: RouterSlot
+    let router: SharedValue<any IntakeRouter>
     let metrics: DaemonMetrics
     let notifier: SystemdNotifier
     let doorbell = Doorbell()
     let health = LoopHealth()
     let workerSettings: WorkerSettings
-    let logLevel: SharedLogLevel
+    let logLevel: SharedValue<Logger.Level>
     let logger: Logger
     let environment: [String: String]
     let startedAt: Date
     let stateDirOverride: String?
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
-    static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedLogLevel, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
+    static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
         let storage = try openStorage(config: loaded.config, logger: logger)
         try await storage.store.syncPipelines(loaded.config.pipelines)
         return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics)
     }
 
-    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedLogLevel, logger: Logger, metrics: DaemonMetrics) {
+    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics) {
         let config = loaded.config
         self.loaded = Mutex(loaded)
         self.stateDirOverride = stateDirOverride
@@ -50,7 +50,7 @@ final class DaemonApp: Sendable {
         self.store = store
         self.blobs = blobs
         self.directory = WebhookDirectory(loaded.endpoints)
-        self.router = RouterSlot(DefaultRouter(config: config))
+        self.router = SharedValue<any IntakeRouter>(DefaultRouter(config: config))
         self.workerSettings = WorkerSettings(config.workers)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
@@ -165,7 +165,7 @@ final class DaemonApp: Sendable {
         applied.config.intakeBatchSize = current.config.intakeBatchSize
         applied.config.shutdownGrace = current.config.shutdownGrace
         directory.replace(with: next.endpoints)
-        router.current = DefaultRouter(config: applied.config)
+        router.value = DefaultRouter(config: applied.config)
         logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
         workerSettings.update(from: applied.config.workers)
         store.retry = applied.config.workers.retry

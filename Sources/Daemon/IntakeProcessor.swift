@@ -3,24 +3,14 @@ import Core
 import Foundation
 import Inbound
 import Logging
-import Synchronization
-
-/// The router in force; replaced whole when a reload succeeds.
-final class RouterSlot: Sendable {
-    private let router: Mutex<any IntakeRouter>
-    init(_ router: any IntakeRouter) { self.router = Mutex(router) }
-    var current: any IntakeRouter {
-        get { router.withLock { $0 } }
-        set { router.withLock { $0 = newValue } }
-    }
-}
 
 /// `intake.process`: raw bytes → Facts → decision → pipeline item, committed in one transaction.
 /// Running it twice for one intake changes nothing the second time (the store keys items by intake).
 struct IntakeProcessor: JobHandling {
     let store: any Store
     let blobs: any BlobStore
-    let router: RouterSlot
+    /// The router in force; a successful reload replaces it.
+    let router: SharedValue<any IntakeRouter>
     let composer: ItemComposer
     let logger: Logger
 
@@ -44,7 +34,7 @@ struct IntakeProcessor: JobHandling {
             let raw = try await blobs.get(intake.rawBlob)
             let documents = try await store.documents(intakeID: intakeID)
             let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents)
-            let decision = try await router.current.decide(facts)
+            let decision = try await router.value.decide(facts)
             var item: NewPipelineItem?
             let status: IntakeStatus
             switch decision.outcome {

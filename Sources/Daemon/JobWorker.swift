@@ -93,13 +93,6 @@ final class WorkerSettings: Sendable {
     }
 }
 
-/// Jobs in flight, shared between the leasing loop and the job tasks.
-final class RunningCount: Sendable {
-    private let count = Mutex(0)
-    var value: Int { count.withLock { $0 } }
-    func add(_ delta: Int) { count.withLock { $0 += delta } }
-}
-
 /// When the job loop last went round; the watchdog pings systemd only while this is recent.
 final class LoopHealth: Sendable {
     private let last = Mutex(ContinuousClock.now)
@@ -122,7 +115,8 @@ struct JobWorker: Service {
     let logger: Logger
 
     func run() async throws {
-        let running = RunningCount()
+        // Jobs in flight, shared between the leasing loop and the job tasks.
+        let running = SharedValue(0)
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -135,10 +129,10 @@ struct JobWorker: Service {
                             let jobs = try await queue.lease(owner: owner, limit: free, leaseDuration: timing.leaseDuration)
                             leased = jobs.count
                             for job in jobs {
-                                running.add(1)
+                                running.update { $0 += 1 }
                                 group.addTask {
                                     await execute(job)
-                                    running.add(-1)
+                                    running.update { $0 -= 1 }
                                     doorbell.ring()
                                 }
                             }

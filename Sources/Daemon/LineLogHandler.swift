@@ -8,7 +8,7 @@ import Synchronization
 struct LineLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
     /// The process-wide level (changed by reloads) unless this logger was given its own.
-    let sharedLevel: SharedLogLevel
+    let sharedLevel: SharedValue<Logger.Level>
     private var ownLevel: Logger.Level?
     var logLevel: Logger.Level {
         get { ownLevel ?? sharedLevel.value }
@@ -20,7 +20,7 @@ struct LineLogHandler: LogHandler {
     /// Serialises writes so lines from different threads never interleave.
     private static let output = Mutex<Void>(())
 
-    init(label: String, level: SharedLogLevel, journald: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
+    init(label: String, level: SharedValue<Logger.Level>, journald: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil) {
         self.label = label
         self.sharedLevel = level
         self.journald = journald
@@ -98,15 +98,5 @@ struct LineLogHandler: LogHandler {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(time.tv_nsec / 1_000_000))
-    }
-}
-
-/// Log level that a reload can change for every logger at once.
-final class SharedLogLevel: Sendable {
-    private let level: Mutex<Logger.Level>
-    init(_ level: Logger.Level) { self.level = Mutex(level) }
-    var value: Logger.Level {
-        get { level.withLock { $0 } }
-        set { level.withLock { $0 = newValue } }
     }
 }

@@ -92,16 +92,21 @@ extension SQLiteStore {
 
     /// Marks the job done. When `owner` no longer holds the lease (it expired and another worker
     /// took the job) this changes nothing: the job's current holder decides its fate.
+    /// Marks a leased job done if `owner` still holds it; false when the lease was lost.
+    static func markDone(jobID: String, owner: String, now: TimeInterval, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE id = ? AND state = 'leased' AND lease_owner = ?
+                """,
+            arguments: [now, jobID, owner])
+        return db.changesCount > 0
+    }
+
     public func complete(jobID: String, owner: String) async throws {
         let now = clock.now().timeIntervalSince1970
         let completed = try await write("completing a job") { db in
-            try db.execute(
-                sql: """
-                    UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-                    WHERE id = ? AND state = 'leased' AND lease_owner = ?
-                    """,
-                arguments: [now, jobID, owner])
-            return db.changesCount > 0
+            try Self.markDone(jobID: jobID, owner: owner, now: now, in: db)
         }
         if !completed {
             logger.notice(

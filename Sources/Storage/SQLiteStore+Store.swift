@@ -173,12 +173,8 @@ extension SQLiteStore {
         let now = clock.now()
         return try await write("committing a decision") { db in
             if let claim {
-                try db.execute(
-                    sql: """
-                        UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
-                        WHERE id = ? AND state = 'leased' AND lease_owner = ?
-                        """,
-                    arguments: [now.timeIntervalSince1970, claim.jobID, claim.owner])
+                // A lost lease is fine here: the decision below is idempotent per intake.
+                _ = try Self.markDone(jobID: claim.jobID, owner: claim.owner, now: now.timeIntervalSince1970, in: db)
             }
             guard let intake = try Self.fetchIntake(id: intakeID, in: db) else {
                 throw StoreError.notFound("intake \(intakeID)")
