@@ -173,12 +173,11 @@ public struct WebhookIngress: Sendable {
         observer.accepted(sourceID, duplicate)
         logger.debug("Webhook accepted", metadata: ["intake.id": "\(intake.id)", "intake.duplicate": "\(duplicate)"])
         let statusURL = "/hooks/\(sourceID)/intakes/\(intake.id)"
-        return Problem.json(.accepted, .object([
-            "intake_id": .string(intake.id),
-            "status": .string(intake.status.rawValue),
-            "status_url": .string(statusURL),
-            "duplicate": .bool(duplicate),
-        ]), headers: [.location: statusURL])
+        // Written directly rather than through JSONEncoder (the hot path's largest single cost):
+        // every interpolated value is from a closed alphabet — source ids are [a-z0-9_-], intake
+        // ids Crockford base32, statuses an enum — so nothing needs escaping.
+        let answer = #"{"duplicate":\#(duplicate),"intake_id":"\#(intake.id)","status":"\#(intake.status.rawValue)","status_url":"\#(statusURL)"}"#
+        return Response(status: .accepted, headers: [.contentType: "application/json", .location: statusURL], body: .init(byteBuffer: ByteBuffer(string: answer)))
     }
 
     func status(source: String, id: String) async -> Response {
