@@ -212,3 +212,32 @@ struct WebhookIngressTests {
         #expect(try await fixture.store.stats().total(.ready) == 50)
     }
 }
+
+/// Injects the failure of a disk or database that stopped taking writes.
+struct UnavailableBlobStore: BlobStore {
+    func put(_ data: Data) async throws -> BlobRef { throw StoreError.unavailable("disk I/O error (injected)") }
+    func putMany(_ blobs: [Data]) async throws -> [BlobRef] { throw StoreError.unavailable("disk I/O error (injected)") }
+    func get(_ sha256: String) async throws -> Data { throw StoreError.unavailable("disk I/O error (injected)") }
+    func contains(_ sha256: String) async throws -> Bool { throw StoreError.unavailable("disk I/O error (injected)") }
+}
+
+@Suite("Webhook ingress when storage fails")
+struct WebhookIngressStorageFailureTests {
+    @Test func unavailableStorageAnswers503AndStoresNothing() async throws {
+        let fixture = try IngressFixture()
+        defer { fixture.cleanup() }
+        let logger = Logger(label: "test")
+        let committer = IntakeCommitter(store: fixture.store, blobs: UnavailableBlobStore(), clock: fixture.clock, maxBatch: 8, logger: logger)
+        let endpoint = WebhookEndpoint(config: SourceConfig(id: "open", organization: "demo", auth: .none, maxBodyBytes: 1024, route: nil), verifier: try WebhookVerifier(auth: .none) { _ in "" })
+        let router = Router(context: IngressRequestContext.self)
+        WebhookIngress(directory: WebhookDirectory([endpoint]), committer: committer, store: fixture.store, clock: fixture.clock, logger: logger).addRoutes(to: router)
+        try await Application(router: router).test(.router) { client in
+            let response = try await client.execute(uri: "/hooks/open", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.retryAfter] == "5")
+            let text = String(buffer: response.body)
+            #expect(!text.contains("injected"), "internal error text must not reach the client: \(text)")
+        }
+        #expect(try await fixture.store.counts().intakesByStatus.values.reduce(0, +) == 0)
+    }
+}
