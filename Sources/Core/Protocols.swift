@@ -167,6 +167,8 @@ public struct JobClaim: Sendable, Equatable {
 public protocol JobQueue: Sendable {
     func enqueue(_ jobs: [NewJob]) async throws
     /// Leases up to `limit` runnable jobs (ready and due, or leased with an expired lease) to `owner`.
+    /// For `intake.process` jobs the intake moves `received → processing` in the same transaction;
+    /// one dead-lettered here (lease expired with no attempts left) marks its intake `failed`.
     func lease(owner: String, limit: Int, leaseDuration: TimeInterval) async throws -> [Job]
     /// Extends a lease the owner still holds; false if it was lost.
     func heartbeat(jobID: String, owner: String, leaseDuration: TimeInterval) async throws -> Bool

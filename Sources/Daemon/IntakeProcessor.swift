@@ -27,9 +27,6 @@ struct IntakeProcessor: JobHandling {
             logger.debug("Intake already processed", metadata: ["intake.status": "\(intake.status.rawValue)"])
             return .finished
         }
-        if intake.status == .received {
-            try await store.setIntakeStatus(id: intakeID, status: .processing, reason: nil)
-        }
         do {
             let raw = try await blobs.get(intake.rawBlob)
             let documents = try await store.documents(intakeID: intakeID)

@@ -23,15 +23,20 @@ extension SQLiteStore {
         let expiresAt = now.addingTimeInterval(leaseDuration).timeIntervalSince1970
 
         let (leased, lost) = try await write("leasing jobs") { db -> ([Job], [String]) in
-            let lost = try String.fetchAll(
+            let lostRows = try Row.fetchAll(
                 db.cachedStatement(sql: """
                     UPDATE jobs
                     SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1,
                         last_error = 'lease expired after ' || attempts || ' attempts (worker lost)'
                     WHERE state = 'leased' AND lease_expires_at <= ?1 AND attempts >= max_attempts
-                    RETURNING id
+                    RETURNING \(Columns.job)
                     """),
                 arguments: [nowSeconds])
+            let lostJobs = try lostRows.map(Job.init(stored:))
+            for job in lostJobs {
+                try Self.markIntake(of: job, status: .failed, reason: "processing gave up: \(job.lastError ?? "lease expired")", from: [.received, .processing], now: nowSeconds, in: db)
+            }
+            let lost = lostJobs.map(\.id)
 
             // Two index walks that each stop after `limit` rows, merged here, instead of one OR
             // query that would sort every due job on each lease.
@@ -64,6 +69,11 @@ extension SQLiteStore {
             let jobs = try candidates.compactMap { candidate in
                 try Row.fetchOne(take, arguments: [owner, expiresAt, nowSeconds, candidate.id]).map(Job.init(stored:))
             }
+            // The intake's status follows its processing job in the same transaction, so it never
+            // says `received` while a worker holds the job, and it costs no commit of its own.
+            for job in jobs {
+                try Self.markIntake(of: job, status: .processing, reason: nil, from: [.received], now: nowSeconds, in: db)
+            }
             return (jobs, lost)
         }
 
@@ -92,6 +102,18 @@ extension SQLiteStore {
 
     /// Marks the job done. When `owner` no longer holds the lease (it expired and another worker
     /// took the job) this changes nothing: the job's current holder decides its fate.
+    /// Moves the intake an `intake.process` job works on to `status`, if it is in one of `from`.
+    /// Jobs of other kinds are left alone.
+    static func markIntake(of job: Job, status: IntakeStatus, reason: String?, from: [IntakeStatus], now: TimeInterval, in db: Database) throws {
+        guard job.kind == JobKind.processIntake, let intakeID = job.payload["intake"]?.stringValue else { return }
+        let placeholders = Array(repeating: "?", count: from.count).joined(separator: ", ")
+        var arguments: StatementArguments = [status.rawValue, reason, now, intakeID]
+        arguments += StatementArguments(from.map(\.rawValue))
+        try db.execute(
+            sql: "UPDATE intakes SET status = ?, status_reason = ?, updated_at = ? WHERE id = ? AND status IN (\(placeholders))",
+            arguments: arguments)
+    }
+
     /// Marks a leased job done if `owner` still holds it; false when the lease was lost.
     static func markDone(jobID: String, owner: String, now: TimeInterval, in db: Database) throws -> Bool {
         try db.execute(
@@ -170,14 +192,19 @@ extension SQLiteStore {
     public func release(jobID: String, owner: String) async throws {
         let now = clock.now().timeIntervalSince1970
         let released = try await write("releasing a job") { db in
-            try db.execute(
+            let row = try Row.fetchOne(
+                db,
                 sql: """
                     UPDATE jobs SET state = 'ready', attempts = MAX(attempts - 1, 0), run_at = ?1,
                         lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
                     WHERE id = ?2 AND state = 'leased' AND lease_owner = ?3
+                    RETURNING \(Columns.job)
                     """,
                 arguments: [now, jobID, owner])
-            return db.changesCount > 0
+            guard let row else { return false }
+            // Nobody works on the intake any more: it waits again, as it did before the lease.
+            try Self.markIntake(of: try Job(stored: row), status: .received, reason: nil, from: [.processing], now: now, in: db)
+            return true
         }
         if !released {
             logger.notice(

@@ -32,6 +32,7 @@ struct SQLiteStoreContractTests {
     @Test func intakeStatusUpdates() async throws { try await contract.intakeStatusUpdates() }
     @Test func commitDecisionIsIdempotent() async throws { try await contract.commitDecisionIsIdempotent() }
     @Test func commitDecisionCompletesTheClaimedJob() async throws { try await contract.commitDecisionCompletesTheClaimedJob() }
+    @Test func intakeStatusFollowsItsProcessingJob() async throws { try await contract.intakeStatusFollowsItsProcessingJob() }
     @Test func commitDecisionWithoutItem() async throws { try await contract.commitDecisionWithoutItem() }
     @Test func commitDecisionRejectsUnknownStageAndIntake() async throws { try await contract.commitDecisionRejectsUnknownStageAndIntake() }
     @Test func moveItemAppendsAndRecordsActivity() async throws { try await contract.moveItemAppendsAndRecordsActivity() }

@@ -452,6 +452,36 @@ struct StoreContract: Sendable {
         }
     }
 
+    func intakeStatusFollowsItsProcessingJob() async throws {
+        try await run { h in
+            let intake = try await Sample.record("lead-status", in: h)
+            #expect(try await h.store.intake(id: intake.id)?.status == .received)
+            let job = try #require(try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30).first)
+            #expect(try await h.store.intake(id: intake.id)?.status == .processing, "leasing the job marks the intake in the same transaction")
+            try await h.store.release(jobID: job.id, owner: "w1")
+            #expect(try await h.store.intake(id: intake.id)?.status == .received, "a released job puts its intake back")
+            _ = try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30)
+
+            // A job of another kind never touches intakes.
+            try await h.store.enqueue([NewJob(kind: "reply.send", payload: .object(["intake": .string(intake.id)]))])
+            try await h.store.setIntakeStatus(id: intake.id, status: .done, reason: nil)
+            _ = try await h.store.lease(owner: "w1", limit: 5, leaseDuration: 30)
+            #expect(try await h.store.intake(id: intake.id)?.status == .done)
+
+            // A processing job whose lease expires with no attempts left fails its intake.
+            let poisoned = Sample.intake("lead-poison", at: h.clock.now())
+            _ = try await h.store.recordIntakes([NewIntake(intake: poisoned)], processJobs: [NewJob(kind: JobKind.processIntake, payload: .object(["intake": .string(poisoned.id)]), maxAttempts: 1)])
+            _ = try await h.store.lease(owner: "w1", limit: 5, leaseDuration: 30)
+            #expect(try await h.store.intake(id: poisoned.id)?.status == .processing)
+            h.clock.advance(by: 31)
+            _ = try await h.store.lease(owner: "w2", limit: 5, leaseDuration: 30)
+            let failed = try #require(try await h.store.intake(id: poisoned.id))
+            #expect(failed.status == .failed)
+            #expect(failed.statusReason?.contains("lease expired after 1 attempts") == true, "\(String(describing: failed.statusReason))")
+            _ = job
+        }
+    }
+
     func backoffFollowsTheRetryPolicy() async throws {
         let policy = RetryPolicy(baseDelay: 2, maxDelay: 60, maxAttempts: 10, jitter: 0)
         try await withBackend(policy) { h in
