@@ -169,11 +169,14 @@ public protocol JobQueue: Sendable {
     /// Leases up to `limit` runnable jobs (ready and due, or leased with an expired lease) to `owner`.
     /// For `intake.process` jobs the intake moves `received → processing` in the same transaction;
     /// one dead-lettered here (lease expired with no attempts left) marks its intake `failed`.
+    /// `release` puts such an intake back to `received`.
     func lease(owner: String, limit: Int, leaseDuration: TimeInterval) async throws -> [Job]
     /// Extends a lease the owner still holds; false if it was lost.
     func heartbeat(jobID: String, owner: String, leaseDuration: TimeInterval) async throws -> Bool
     func complete(jobID: String, owner: String) async throws
     /// Records a failed attempt: retried later with backoff, or dead-lettered when permanent or out of attempts.
+    /// For `intake.process` jobs the intake's status and reason follow in the same transaction
+    /// (`processing` with the error while retrying, `failed` with it once dead).
     @discardableResult
     func fail(jobID: String, owner: String, error: String, permanent: Bool) async throws -> JobFailureOutcome
     /// Gives a leased job back without counting the attempt (graceful shutdown).

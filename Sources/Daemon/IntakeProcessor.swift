@@ -27,44 +27,32 @@ struct IntakeProcessor: JobHandling {
             logger.debug("Intake already processed", metadata: ["intake.status": "\(intake.status.rawValue)"])
             return .finished
         }
-        do {
-            let raw = try await blobs.get(intake.rawBlob)
-            let documents = try await store.documents(intakeID: intakeID)
-            let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents)
-            let decision = try await router.value.decide(facts)
-            var item: NewPipelineItem?
-            let status: IntakeStatus
-            switch decision.outcome {
-            case .route:
-                guard let route = decision.route else { throw PermanentJobError("decision routes but names no route") }
-                item = try composer.compose(route: route, facts: facts)
-                status = .done
-            case .review:
-                status = .review
-            case .ignore:
-                status = .done
-            }
-            let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker", completing: claim)
-            CrashPoint.reached(CrashPoint.afterDecisionCommit)
-            logger.info("Intake routed", metadata: [
-                "intake.source": "\(intake.source)",
-                "decision.by": "\(decision.decidedBy)",
-                "decision.outcome": "\(decision.outcome.rawValue)",
-                "item.id": "\(committed?.id ?? "-")",
-            ])
-            return .completedWithEffects
-        } catch let error as PermanentJobError {
-            try? await store.setIntakeStatus(id: intakeID, status: .failed, reason: error.reason)
-            throw error
+        // A failure is recorded by the queue: `fail` moves the intake to processing-with-reason or
+        // failed in the same transaction as the job.
+        let raw = try await blobs.get(intake.rawBlob)
+        let documents = try await store.documents(intakeID: intakeID)
+        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents)
+        let decision = try await router.value.decide(facts)
+        var item: NewPipelineItem?
+        let status: IntakeStatus
+        switch decision.outcome {
+        case .route:
+            guard let route = decision.route else { throw PermanentJobError("decision routes but names no route") }
+            item = try composer.compose(route: route, facts: facts)
+            status = .done
+        case .review:
+            status = .review
+        case .ignore:
+            status = .done
         }
-    }
-
-    func deadLettered(_ job: Job, reason: String) async {
-        guard let intakeID = job.payload["intake"]?.stringValue else { return }
-        do {
-            try await store.setIntakeStatus(id: intakeID, status: .failed, reason: "processing gave up: \(reason)")
-        } catch {
-            logger.error("Marking a dead-lettered intake failed", metadata: ["intake.id": "\(intakeID)", "error": "\(error)"])
-        }
+        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker", completing: claim)
+        CrashPoint.reached(CrashPoint.afterDecisionCommit)
+        logger.info("Intake routed", metadata: [
+            "intake.source": "\(intake.source)",
+            "decision.by": "\(decision.decidedBy)",
+            "decision.outcome": "\(decision.outcome.rawValue)",
+            "item.id": "\(committed?.id ?? "-")",
+        ])
+        return .completedWithEffects
     }
 }

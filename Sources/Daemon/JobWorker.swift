@@ -11,8 +11,6 @@ protocol JobHandling: Sendable {
     /// Runs the job. Returning `.completedWithEffects` means the handler marked the job done in
     /// the transaction that stored its effects; `.finished` asks the worker to complete it.
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion
-    /// Called once a job of this kind has been dead-lettered, to mark what it was working on.
-    func deadLettered(_ job: Job, reason: String) async
 }
 
 /// How a handler's successful run ended.
@@ -182,7 +180,6 @@ struct JobWorker: Service {
                 case .dead:
                     logger.error("Job dead-lettered", metadata: ["error": "\(reason)", "job.attempt": "\(job.attempts)", "job.permanent": "\(permanent)"])
                     metrics.jobFinished(kind: job.kind, outcome: "dead", duration: .now - started)
-                    await handlers[job.kind]?.deadLettered(job, reason: reason)
                 }
             } catch {
                 logger.error("Recording a job failure failed; its lease will expire", metadata: ["error": "\(error)"])

@@ -167,6 +167,8 @@ extension SQLiteStore {
                         WHERE id = ?
                         """,
                     arguments: [error, now.timeIntervalSince1970, jobID])
+                let reason = permanent ? "processing failed: \(error)" : "processing gave up after \(job.attempts) attempts: \(error)"
+                try Self.markIntake(of: job, status: .failed, reason: reason, from: [.received, .processing], now: now.timeIntervalSince1970, in: db)
                 return .dead
             }
             let runAt = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: jitter()))
@@ -177,6 +179,8 @@ extension SQLiteStore {
                     WHERE id = ?
                     """,
                 arguments: [runAt.timeIntervalSince1970, error, now.timeIntervalSince1970, jobID])
+            // Still being worked on; the reason tells an operator why it is taking a while.
+            try Self.markIntake(of: job, status: .processing, reason: "attempt \(job.attempts) failed, retrying: \(error)", from: [.received, .processing], now: now.timeIntervalSince1970, in: db)
             return .retryAt(runAt)
         }
         if outcome == .dead {

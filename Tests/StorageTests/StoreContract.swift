@@ -482,6 +482,25 @@ struct StoreContract: Sendable {
         }
     }
 
+    func failuresShowOnTheIntake() async throws {
+        try await run { h in
+            let intake = try await Sample.record("lead-fails", in: h)
+            let job = try #require(try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30).first)
+            _ = try await h.store.fail(jobID: job.id, owner: "w1", error: "blob store timed out", permanent: false)
+            let retrying = try #require(try await h.store.intake(id: intake.id))
+            #expect(retrying.status == .processing)
+            #expect(retrying.statusReason == "attempt 1 failed, retrying: blob store timed out")
+
+            h.clock.advance(by: 3600)
+            let again = try #require(try await h.store.lease(owner: "w1", limit: 1, leaseDuration: 30).first)
+            #expect(again.id == job.id)
+            _ = try await h.store.fail(jobID: job.id, owner: "w1", error: "payload cannot be decoded", permanent: true)
+            let failed = try #require(try await h.store.intake(id: intake.id))
+            #expect(failed.status == .failed)
+            #expect(failed.statusReason == "processing failed: payload cannot be decoded")
+        }
+    }
+
     func backoffFollowsTheRetryPolicy() async throws {
         let policy = RetryPolicy(baseDelay: 2, maxDelay: 60, maxAttempts: 10, jitter: 0)
         try await withBackend(policy) { h in
