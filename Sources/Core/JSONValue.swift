@@ -43,15 +43,22 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    // Shared: both are thread-safe, and building one per call is a measurable cost on hot paths.
+    private static let decoder = JSONDecoder()
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
     /// Parses JSON bytes. Fragments (a bare string or number) are accepted.
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try decoder.decode(JSONValue.self, from: data)
     }
 
     /// Serialises with sorted keys so equal values give equal bytes.
     public func encoded() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = Self.encoder
         // Encoding a JSONValue cannot fail: every case maps to a JSON primitive. NaN and infinity
         // cannot be produced by the parser; if one is constructed in code it is written as null.
         return (try? encoder.encode(self.sanitized())) ?? Data("null".utf8)

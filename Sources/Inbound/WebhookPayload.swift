@@ -42,7 +42,9 @@ public enum WebhookPayload {
     /// The media type without parameters, lower-cased.
     public static func mediaType(_ contentType: String?) -> String {
         guard let contentType else { return "" }
-        return HeaderParameters.parse(contentType).value.lowercased()
+        // Only the part before the first `;` matters here; parameters are parsed where needed.
+        let value = contentType.utf8.firstIndex(of: UInt8(ascii: ";")).map { String(contentType[..<$0]) } ?? contentType
+        return value.trimmingCharacters(in: .whitespaces).lowercased()
     }
 
     public static func isSupported(_ contentType: String?) -> Bool {

@@ -87,6 +87,7 @@ extension SQLiteStore {
             let insertIntake = try db.cachedStatement(sql: """
                 INSERT INTO intakes (\(Columns.intake))
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (organization, dedupe_key) DO NOTHING
                 """)
             let insertDocument = try db.cachedStatement(sql: """
                 INSERT INTO documents (position, \(Columns.document))
@@ -98,13 +99,9 @@ extension SQLiteStore {
 
             for (new, job) in zip(intakes, processJobs) {
                 let intake = new.intake
-                // Inside the transaction this also sees intakes inserted earlier in the same
-                // batch, so a repeat within one batch is a duplicate of the first.
-                if let existing = try Self.fetchIntake(organization: intake.organization, dedupeKey: intake.dedupeKey, in: db) {
-                    results.append(.duplicate(existing))
-                    continue
-                }
-
+                // The unique (organization, dedupe_key) index decides: a conflicting insert does
+                // nothing and the existing intake is answered instead. Inside the transaction this
+                // also sees intakes inserted earlier in the same batch.
                 try insertIntake.execute(arguments: [
                     intake.id, intake.organization, intake.source, intake.sourceKind.rawValue,
                     intake.receivedAt.timeIntervalSince1970, intake.dedupeKey, intake.rawBlob, intake.rawSize,
@@ -112,6 +109,13 @@ extension SQLiteStore {
                     try intake.decision.map { try StoredJSON.encode($0) }, intake.itemID,
                     intake.updatedAt.timeIntervalSince1970,
                 ])
+                if db.changesCount == 0 {
+                    guard let existing = try Self.fetchIntake(organization: intake.organization, dedupeKey: intake.dedupeKey, in: db) else {
+                        throw StoreError.conflict("intake \(intake.id) was not inserted and no intake has its dedupe key")
+                    }
+                    results.append(.duplicate(existing))
+                    continue
+                }
                 for (position, document) in new.documents.enumerated() {
                     try insertDocument.execute(arguments: [
                         position, document.id, document.intakeID, document.filename, document.declaredType,
