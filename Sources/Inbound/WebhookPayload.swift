@@ -43,8 +43,11 @@ public enum WebhookPayload {
     public static func mediaType(_ contentType: String?) -> String {
         guard let contentType else { return "" }
         // Only the part before the first `;` matters here; parameters are parsed where needed.
-        let value = contentType.utf8.firstIndex(of: UInt8(ascii: ";")).map { String(contentType[..<$0]) } ?? contentType
-        return value.trimmingCharacters(in: .whitespaces).lowercased()
+        // Media types are ASCII tokens, so trimming and lower-casing work on bytes.
+        var bytes = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }[...]
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
+        return String(decoding: bytes.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     public static func isSupported(_ contentType: String?) -> Bool {

@@ -13,6 +13,16 @@ struct WebhookPayloadTests {
         #expect(vendor.payload == .array([.number(1)]))
     }
 
+    @Test(arguments: [
+        (" Application/JSON ; charset=utf-8", "application/json"),
+        ("multipart/form-data; boundary=x", "multipart/form-data"),
+        ("\tapplication/x-www-form-urlencoded", "application/x-www-form-urlencoded"),
+        ("", ""),
+    ])
+    func mediaTypes(header: String, type: String) {
+        #expect(WebhookPayload.mediaType(header) == type)
+    }
+
     @Test func malformedJSON() {
         #expect(throws: PayloadError.malformed("body is not valid JSON")) {
             try WebhookPayload.decode(contentType: "application/json", body: Data("{\"a\": ".utf8))
