@@ -121,6 +121,15 @@ public protocol Store: Sendable {
     /// call. Duplicates (same organization + dedupe key) return the existing intake and queue nothing.
     func recordIntakes(_ intakes: [NewIntake], processJobs: [NewJob]) async throws -> [IntakeRecordResult]
 
+    /// The largest blob this store can keep inline with the intakes that reference it (0: none).
+    /// Such blobs become durable in the intake's own transaction: one sync instead of two, and no
+    /// blob without its intake.
+    var inlineBlobLimit: Int { get }
+
+    /// `recordIntakes`, storing `inlineBlobs` (each at most `inlineBlobLimit` bytes, content-addressed
+    /// like a `BlobStore`) in the same transaction.
+    func recordIntakes(_ intakes: [NewIntake], processJobs: [NewJob], inlineBlobs: [Data]) async throws -> [IntakeRecordResult]
+
     func intake(id: String) async throws -> Intake?
     func intake(organization: String, dedupeKey: String) async throws -> Intake?
     func documents(intakeID: String) async throws -> [Document]

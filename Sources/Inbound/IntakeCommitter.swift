@@ -1,4 +1,5 @@
 public import Core
+import Crypto
 public import Foundation
 public import Logging
 
@@ -83,8 +84,22 @@ public actor IntakeCommitter {
             payloads.append(item.raw)
             payloads.append(contentsOf: item.files.map(\.data))
         }
-        let refs = try await blobs.putMany(payloads)
+        // Small payloads ride in the intake transaction when the store can keep them; the rest
+        // are made durable in the blob store first, so an intake never names a missing blob.
+        let inlineLimit = store.inlineBlobLimit
+        let inline = payloads.filter { $0.count <= inlineLimit }
+        let separate = payloads.filter { $0.count > inlineLimit }
+        var separateRefs = try await blobs.putMany(separate).makeIterator()
         CrashPoint.reached(CrashPoint.afterBlobWrite)
+        var refs: [BlobRef] = []
+        refs.reserveCapacity(payloads.count)
+        for payload in payloads {
+            if payload.count <= inlineLimit {
+                refs.append(BlobRef(sha256: Self.sha256(payload), size: payload.count))
+            } else if let ref = separateRefs.next() {
+                refs.append(ref)
+            }
+        }
 
         var cursor = 0
         var intakes: [NewIntake] = []
@@ -110,10 +125,22 @@ public actor IntakeCommitter {
             intakes.append(NewIntake(intake: intake, documents: documents))
             jobs.append(NewJob(kind: JobKind.processIntake, payload: .object(["intake": .string(id)])))
         }
-        let results = try await store.recordIntakes(intakes, processJobs: jobs)
+        let results = try await store.recordIntakes(intakes, processJobs: jobs, inlineBlobs: inline)
         CrashPoint.reached(CrashPoint.afterIntakeCommit)
         let created = results.reduce(0) { count, result in if case .created = result { return count + 1 } else { return count } }
         if created > 0 { onCommitted(created) }
         return results
+    }
+
+    /// The content address the blob stores use: lower-case hex SHA-256 of the bytes.
+    static func sha256(_ data: Data) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: data) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }

@@ -1,5 +1,5 @@
 public import Core
-import Foundation
+public import Foundation
 import GRDB
 
 extension SQLiteStore {
@@ -72,6 +72,17 @@ extension SQLiteStore {
     /// - Throws: ``StoreError/invalid(_:)`` when `processJobs` does not pair up with `intakes`
     ///   or a document names another intake; nothing is written then.
     public func recordIntakes(_ intakes: [NewIntake], processJobs: [NewJob]) async throws -> [IntakeRecordResult] {
+        try await recordIntakes(intakes, processJobs: processJobs, inlineBlobs: [])
+    }
+
+    /// Blobs up to this size live in the database (table `blobs`, read by ``SQLiteBlobStore``).
+    public var inlineBlobLimit: Int { SQLiteBlobStore.sizeLimit }
+
+    public func recordIntakes(_ intakes: [NewIntake], processJobs: [NewJob], inlineBlobs: [Data]) async throws -> [IntakeRecordResult] {
+        if let oversized = inlineBlobs.first(where: { $0.count > inlineBlobLimit }) {
+            throw StoreError.invalid("an inline blob of \(oversized.count) bytes exceeds the inline limit of \(inlineBlobLimit)")
+        }
+        let blobs = inlineBlobs.map(Blob.init)
         guard intakes.count == processJobs.count else {
             throw StoreError.invalid("\(intakes.count) intakes but \(processJobs.count) process jobs")
         }
@@ -84,6 +95,7 @@ extension SQLiteStore {
         let now = clock.now()
 
         return try await write("recording intakes") { db in
+            try SQLiteBlobStore.insert(blobs, in: db)
             let insertIntake = try db.cachedStatement(sql: """
                 INSERT INTO intakes (\(Columns.intake))
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

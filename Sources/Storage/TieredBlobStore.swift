@@ -8,6 +8,9 @@ import GRDB
 public struct SQLiteBlobStore: BlobStore {
     let store: SQLiteStore
 
+    /// Larger blobs belong on the filesystem: the database is not meant to carry attachments.
+    public static let sizeLimit = 64 * 1024
+
     public init(store: SQLiteStore) {
         self.store = store
     }
@@ -20,12 +23,18 @@ public struct SQLiteBlobStore: BlobStore {
         let prepared = blobs.map(Blob.init)
         guard !prepared.isEmpty else { return [] }
         try await store.write("storing blobs") { db in
-            let statement = try db.cachedStatement(sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING")
-            for blob in prepared {
-                try statement.execute(arguments: [blob.ref.sha256, blob.ref.size, blob.data])
-            }
+            try Self.insert(prepared, in: db)
         }
         return prepared.map(\.ref)
+    }
+
+    /// Inserts blobs in the caller's transaction; present ones are left as they are.
+    static func insert(_ blobs: [Blob], in db: Database) throws {
+        guard !blobs.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING")
+        for blob in blobs {
+            try statement.execute(arguments: [blob.ref.sha256, blob.ref.size, blob.data])
+        }
     }
 
     public func get(_ sha256: String) async throws -> Data {
@@ -52,7 +61,7 @@ public struct TieredBlobStore: BlobStore {
     /// Blobs of at most this many bytes go to `small`.
     public let smallLimit: Int
 
-    public static let defaultSmallLimit = 64 * 1024
+    public static let defaultSmallLimit = SQLiteBlobStore.sizeLimit
 
     public init(small: any BlobStore, large: any BlobStore, smallLimit: Int = TieredBlobStore.defaultSmallLimit) {
         self.small = small

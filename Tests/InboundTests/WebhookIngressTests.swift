@@ -15,23 +15,26 @@ struct IngressFixture {
     static let secret = "whsec_" + Data((0..<32).map { UInt8($0) }).base64EncodedString()
     let directory: URL
     let store: SQLiteStore
-    let blobs: FileBlobStore
+    /// Arranged as the daemon arranges them: small blobs in the database, large ones in files.
+    let blobs: TieredBlobStore
+    let files: FileBlobStore
     let clock: ManualWallClock
     let app: Application<RouterResponder<IngressRequestContext>>
 
-    init() throws {
+    init(maxBodyBytes: Int = 1024) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("astralisd-ingress-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let logger = Logger(label: "test")
         clock = ManualWallClock(Date(timeIntervalSince1970: 1_800_000_000))
         store = try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path, clock: clock, logger: logger)
-        blobs = try FileBlobStore(root: directory.appendingPathComponent("blobs").path)
+        files = try FileBlobStore(root: directory.appendingPathComponent("blobs").path)
+        blobs = TieredBlobStore(small: SQLiteBlobStore(store: store), large: files)
         let resolve: (SecretRef) throws -> String = { ref in
             if case .value(let secret) = ref { return secret }
             throw SecretFormatError(reference: "\(ref)", reason: "test resolves inline values only")
         }
         let endpoints = [
-            WebhookEndpoint(config: SourceConfig(id: "open", organization: "demo", auth: .none, maxBodyBytes: 1024, route: nil), verifier: try WebhookVerifier(auth: .none, resolve: resolve)),
+            WebhookEndpoint(config: SourceConfig(id: "open", organization: "demo", auth: .none, maxBodyBytes: maxBodyBytes, route: nil), verifier: try WebhookVerifier(auth: .none, resolve: resolve)),
             WebhookEndpoint(config: SourceConfig(id: "signed", organization: "demo", auth: .standardWebhooks(secrets: [.value(Self.secret)], toleranceSeconds: 300), maxBodyBytes: 1024, route: nil), verifier: try WebhookVerifier(auth: .standardWebhooks(secrets: [.value(Self.secret)], toleranceSeconds: 300), resolve: resolve)),
             WebhookEndpoint(config: SourceConfig(id: "token", organization: "demo", auth: .bearer(tokens: [.value("s3cret")]), maxBodyBytes: 1024, route: nil), verifier: try WebhookVerifier(auth: .bearer(tokens: [.value("s3cret")]), resolve: resolve)),
         ]
@@ -192,6 +195,37 @@ struct WebhookIngressTests {
             let document = try #require(documents.first)
             #expect(document.filename == "invoice.pdf" && document.declaredType == "application/pdf" && document.status == .pending)
             #expect(try await fixture.blobs.get(document.blob) == Data("%PDF-1.7 test".utf8))
+        }
+    }
+
+    @Test func largeUploadsGoToFilesSmallBodiesInline() async throws {
+        let fixture = try IngressFixture(maxBodyBytes: 512 * 1024)
+        defer { fixture.cleanup() }
+        let big = String(repeating: "A", count: SQLiteBlobStore.sizeLimit + 1)
+        let body = WebhookPayloadTests.multipart(boundary: "b0und", parts: [
+            ("Content-Disposition: form-data; name=\"name\"", "Ada"),
+            ("Content-Disposition: form-data; name=\"scan\"; filename=\"scan.tif\"\r\nContent-Type: image/tiff", big),
+        ])
+        try await fixture.app.test(.router) { client in
+            let response = try await client.execute(uri: "/hooks/open", method: .post, headers: [.contentType: "multipart/form-data; boundary=b0und"], body: ByteBuffer(bytes: body))
+            #expect(response.status == .accepted)
+            let id = try #require(try json(response.body)["intake_id"]?.stringValue)
+            let intake = try #require(try await fixture.store.intake(id: id))
+            let document = try #require(try await fixture.store.documents(intakeID: id).first)
+            let rawInFiles = try await fixture.files.contains(intake.rawBlob)
+            let fileInFiles = try await fixture.files.contains(document.blob)
+            #expect(rawInFiles && fileInFiles, "the raw multipart body (\(intake.rawSize) bytes) and the file are over the inline limit")
+            #expect(try await fixture.blobs.get(document.blob) == Data(big.utf8))
+        }
+        let smallFixture = try IngressFixture()
+        defer { smallFixture.cleanup() }
+        try await smallFixture.app.test(.router) { client in
+            let response = try await client.execute(uri: "/hooks/open", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+            let id = try #require(try json(response.body)["intake_id"]?.stringValue)
+            let intake = try #require(try await smallFixture.store.intake(id: id))
+            let inFiles = try await smallFixture.files.contains(intake.rawBlob)
+            #expect(!inFiles, "a small body is stored in the database with its intake")
+            #expect(try await SQLiteBlobStore(store: smallFixture.store).get(intake.rawBlob) == Data("{}".utf8))
         }
     }
 

@@ -61,6 +61,29 @@ struct SQLiteStoreContractTests {
 /// What only the SQLite backend has: file settings, jitter injection, source state, schema versions.
 @Suite("SQLiteStore")
 struct SQLiteStoreTests {
+    @Test func inlineBlobsCommitWithTheirIntakes() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let store = try SQLiteStore(path: directory + "/db.sqlite", clock: clock, logger: .quiet)
+            let body = Data(#"{"name":"Ada"}"#.utf8)
+            let key = "6a3c1c4a1bcd4f2ec21e6a1f4e0b3b7a1b9a4a5c5fd0d0a8e7c2b5c5f6e0a1b2"
+            var intake = Sample.intake("inline-1", at: clock.now())
+            intake.rawBlob = key
+            let results = try await store.recordIntakes([NewIntake(intake: intake)], processJobs: [Sample.processJob(intake)], inlineBlobs: [body])
+            #expect(results == [.created(intake)])
+            let stored = try await store.pool.read { db in try Data.fetchAll(db, sql: "SELECT data FROM blobs") }
+            #expect(stored == [body])
+            let ref = try await SQLiteBlobStore(store: store).put(body)
+            #expect(try await SQLiteBlobStore(store: store).get(ref.sha256) == body, "the same content address as the blob store's")
+            let stillOne = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blobs") }
+            #expect(stillOne == 1)
+
+            await #expect(throws: StoreError.self) {
+                _ = try await store.recordIntakes([NewIntake(intake: Sample.intake("inline-2", at: clock.now()))], processJobs: [Sample.processJob(intake)], inlineBlobs: [Data(count: store.inlineBlobLimit + 1)])
+            }
+        }
+    }
+
     @Test func writerIsDurable() async throws {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteStore(path: directory + "/db.sqlite", logger: .quiet)
