@@ -127,7 +127,7 @@ extension SQLiteStore {
 
     public func complete(jobID: String, owner: String) async throws {
         let now = clock.now().timeIntervalSince1970
-        let completed = try await write("completing a job") { db in
+        let completed = try await groupedWrite("completing a job") { db in
             try Self.markDone(jobID: jobID, owner: owner, now: now, in: db)
         }
         if !completed {
@@ -148,7 +148,7 @@ extension SQLiteStore {
         let now = clock.now()
         let retry = self.retry
         let jitter = self.jitter
-        let outcome = try await write("recording a job failure") { db -> JobFailureOutcome in
+        let outcome = try await groupedWrite("recording a job failure") { db -> JobFailureOutcome in
             guard let row = try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT \(Columns.job) FROM jobs WHERE id = ?"), arguments: [jobID])
             else {
@@ -195,7 +195,7 @@ extension SQLiteStore {
     /// it changes nothing when `owner` no longer holds the lease.
     public func release(jobID: String, owner: String) async throws {
         let now = clock.now().timeIntervalSince1970
-        let released = try await write("releasing a job") { db in
+        let released = try await groupedWrite("releasing a job") { db in
             let row = try Row.fetchOne(
                 db,
                 sql: """

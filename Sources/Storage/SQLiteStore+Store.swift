@@ -187,7 +187,7 @@ extension SQLiteStore {
         actor: String, completing claim: JobClaim?
     ) async throws -> PipelineItem? {
         let now = clock.now()
-        return try await write("committing a decision") { db in
+        return try await groupedWrite("committing a decision") { db in
             if let claim {
                 // A lost lease is fine here: the decision below is idempotent per intake.
                 _ = try Self.markDone(jobID: claim.jobID, owner: claim.owner, now: now.timeIntervalSince1970, in: db)

@@ -19,6 +19,8 @@ public import Logging
 /// Every "now" is read from the injected ``WallClock``.
 public final class SQLiteStore: Store, JobQueue {
     let pool: DatabasePool
+    /// Shares transactions between concurrent per-job writes (decisions, completions, failures).
+    let groupCommitter: GroupCommitter
     let clock: any WallClock
     private let retryPolicy: Mutex<RetryPolicy>
     /// Backoff and the default attempt budget; a configuration reload replaces it.
@@ -81,6 +83,7 @@ public final class SQLiteStore: Store, JobQueue {
             throw Self.storeError(error, while: "opening the database at \(path)")
         }
         self.pool = pool
+        self.groupCommitter = GroupCommitter(pool: pool)
     }
 
     // MARK: - Source state

@@ -84,6 +84,45 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test func concurrentDecisionsShareTransactionsButFailAlone() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let store = try SQLiteStore(path: directory + "/db.sqlite", clock: clock, logger: .quiet)
+            try await store.syncPipelines(Sample.pipelines)
+            var intakes: [Intake] = []
+            for index in 0..<30 {
+                let intake = Sample.intake("group-\(index)", at: clock.now())
+                _ = try await store.recordIntakes([NewIntake(intake: intake)], processJobs: [Sample.processJob(intake)])
+                intakes.append(intake)
+            }
+            let badRoute = Route(pipeline: Sample.route.pipeline, stage: "no-such-stage", titleTemplate: "x")
+            let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+                for (index, intake) in intakes.enumerated() {
+                    group.addTask {
+                        let route = index == 7 ? badRoute : Sample.route
+                        do {
+                            _ = try await store.commitDecision(
+                                intakeID: intake.id, decision: Sample.decision(),
+                                item: NewPipelineItem(route: route, title: "item \(index)", description: nil, fields: .null),
+                                status: .done, followUps: [], actor: "worker")
+                            return (index, true)
+                        } catch {
+                            return (index, false)
+                        }
+                    }
+                }
+                var results: [Int: Bool] = [:]
+                for await (index, ok) in group { results[index] = ok }
+                return results
+            }
+            #expect(outcomes.filter { !$0.value }.map(\.key) == [7], "only the decision with the bad stage fails")
+            #expect(try await store.items(ItemFilter(limit: 100)).count == 29)
+            let failed = try #require(try await store.intake(id: intakes[7].id))
+            #expect(failed.status == .received && failed.decision == nil, "the failed decision left nothing behind")
+            #expect(try await store.intake(id: intakes[8].id)?.status == .done)
+        }
+    }
+
     @Test func writerIsDurable() async throws {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteStore(path: directory + "/db.sqlite", logger: .quiet)
