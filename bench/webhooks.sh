@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/lib.sh
-ensure_packages "${BUILD_PACKAGES[@]}" wrk python3 sqlite3
+ensure_packages "${BUILD_PACKAGES[@]}" wrk python3 sqlite3 bc
 ensure_swift
 
 DURATION="${DURATION:-10}"
@@ -60,6 +60,15 @@ after=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^astralisd_webhoo
 kill "$sampler" 2>/dev/null || true
 load_rss=$(cat "$work/peak")
 
+# Processing: how fast the worker turns the accepted backlog into items once the burst is over.
+intakes_with() { curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v s="$1" '$1 == "astralisd_intakes{status=\""s"\"}" {printf "%d", $2}'; }
+backlog_start=$(date +%s.%N)
+backlog=$(( $(intakes_with received) + $(intakes_with processing) ))
+deadline=$(( $(date +%s) + 300 ))
+while (( $(intakes_with received) + $(intakes_with processing) > 0 )) && (( $(date +%s) < deadline )); do sleep 0.5; done
+left=$(( $(intakes_with received) + $(intakes_with processing) ))
+drain_rate=$(awk -v n="$((backlog - left))" -v t="$(echo "$(date +%s.%N) - $backlog_start" | bc)" 'BEGIN {printf "%.0f", n / t}')
+
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$ADMIN_PORT/healthz" > "$work/wrk-health.txt"
 
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
@@ -79,6 +88,8 @@ printf '%-34s %18s %18s\n' "latency p99" "$(pct "$work/wrk-hooks.txt" 99%)" "$(p
 printf '%-34s %18s\n' "durable rate / healthz rate" "$(awk -v a="$durable_rate" -v b="$health_rate" 'BEGIN {printf "%.1f%%", 100 * a / b}')"
 printf '%-34s %18s\n' "wrk errors / non-2xx" "$(grep '^BENCH' "$work/wrk-hooks.txt" | sed 's/BENCH //')"
 printf '%-34s %18s\n' "intake rows in the store" "$intakes"
+printf '%-34s %18s\n' "backlog after the burst" "$backlog intakes"
+printf '%-34s %18s\n' "processed after the burst" "$drain_rate intakes/s ($left left after 300 s cap)"
 printf '%-34s %18s\n' "RSS idle" "$((idle_rss / 1024)) MB"
 printf '%-34s %18s\n' "RSS peak under load" "$((load_rss / 1024)) MB"
 printf '%-34s %18s\n' "exec to READY=1" "${ready_ms} ms"
