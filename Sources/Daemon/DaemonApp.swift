@@ -16,6 +16,8 @@ final class DaemonApp: Sendable {
     let loaded: Mutex<LoadedConfig>
     let store: SQLiteStore
     let blobs: TieredBlobStore
+    /// The file tier of `blobs`, for start-up housekeeping.
+    var files: FileBlobStore? { blobs.large as? FileBlobStore }
     let committer: IntakeCommitter
     let directory: WebhookDirectory
     let router: SharedValue<any IntakeRouter>

@@ -70,6 +70,23 @@ public struct FileBlobStore: BlobStore {
         return try await offloaded { DurableFiles.exists(path) }
     }
 
+    /// Deletes files in `root/tmp` older than `age`: writes that a crash interrupted before their
+    /// rename. A live write takes milliseconds, so an hour-old temp file has no owner, even with
+    /// other processes (an `astralisd ingest`) writing to the same store. Returns how many went.
+    @discardableResult
+    public func removeAbandonedTemporaryFiles(olderThan age: TimeInterval = 3600, now: Date = Date()) -> Int {
+        let directory = temporaryDirectory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names {
+            let path = directory + "/" + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                  now.timeIntervalSince(modified) > age else { continue }
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
+        }
+        return removed
+    }
+
     // MARK: - Layout
 
     private var temporaryDirectory: String { root + "/tmp" }

@@ -104,3 +104,22 @@ struct FileBlobStoreTests {
         return Set(paths.filter { !$0.hasPrefix("tmp") && $0.split(separator: "/").count == 3 }.map { String($0.split(separator: "/")[2]) })
     }
 }
+
+@Suite("FileBlobStore housekeeping")
+struct FileBlobStoreHousekeepingTests {
+    @Test func abandonedTemporaryFilesAreSweptFreshOnesKept() async throws {
+        try await withTemporaryDirectory { path in
+            let store = try FileBlobStore(root: path + "/blobs")
+            let old = path + "/blobs/tmp/abandoned"
+            let fresh = path + "/blobs/tmp/in-flight"
+            #expect(FileManager.default.createFile(atPath: old, contents: Data("x".utf8)))
+            #expect(FileManager.default.createFile(atPath: fresh, contents: Data("y".utf8)))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: old)
+            let kept = try await store.put(Data("kept".utf8))
+            #expect(store.removeAbandonedTemporaryFiles() == 1)
+            #expect(!FileManager.default.fileExists(atPath: old))
+            #expect(FileManager.default.fileExists(atPath: fresh))
+            #expect(try await store.get(kept.sha256) == Data("kept".utf8), "stored blobs are never touched")
+        }
+    }
+}
