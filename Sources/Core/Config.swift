@@ -105,12 +105,15 @@ public struct WorkerConfig: Sendable, Equatable {
     /// How long a leased job is reserved before another worker may reclaim it.
     public var leaseDuration: TimeInterval
     public var retry: RetryPolicy
+    /// How long finished (`done`) jobs are kept before they are purged.
+    public var retainDoneJobs: TimeInterval
 
-    public init(concurrency: Int = 4, pollInterval: TimeInterval = 0.5, leaseDuration: TimeInterval = 60, retry: RetryPolicy = RetryPolicy()) {
+    public init(concurrency: Int = 4, pollInterval: TimeInterval = 0.5, leaseDuration: TimeInterval = 60, retry: RetryPolicy = RetryPolicy(), retainDoneJobs: TimeInterval = 7 * 86_400) {
         self.concurrency = concurrency
         self.pollInterval = pollInterval
         self.leaseDuration = leaseDuration
         self.retry = retry
+        self.retainDoneJobs = retainDoneJobs
     }
 }
 

@@ -98,7 +98,7 @@ public struct ConfigParser {
             issue("listen.admin", "expected a loopback address (127.0.0.1, ::1 or localhost): the admin port has no authentication yet, got \(admin)")
         }
 
-        let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter"])
+        let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter", "retain_done_jobs_hours"])
         let defaults = WorkerConfig()
         let concurrency = integer(workersObject, "concurrency", at: "workers", range: 1...256, default: defaults.concurrency)
         let pollMs = integer(workersObject, "poll_interval_ms", at: "workers", range: 10...60_000, default: 500)
@@ -107,6 +107,7 @@ public struct ConfigParser {
         let base = number(workersObject, "backoff_base_seconds", at: "workers", range: 0.01...86_400, default: defaults.retry.baseDelay)
         let maxDelay = number(workersObject, "backoff_max_seconds", at: "workers", range: 0.01...604_800, default: defaults.retry.maxDelay)
         let jitter = number(workersObject, "backoff_jitter", at: "workers", range: 0...1, default: defaults.retry.jitter)
+        let retainHours = integer(workersObject, "retain_done_jobs_hours", at: "workers", range: 1...87_600, default: Int(defaults.retainDoneJobs / 3600))
         if base > maxDelay { issue("workers.backoff_max_seconds", "expected a value no lower than workers.backoff_base_seconds (\(base)), got \(maxDelay)") }
 
         let shutdown = optionalObject(top, "shutdown", at: "", keys: ["grace_seconds"])
@@ -150,7 +151,8 @@ public struct ConfigParser {
                 concurrency: concurrency,
                 pollInterval: Double(pollMs) / 1000,
                 leaseDuration: TimeInterval(lease),
-                retry: RetryPolicy(baseDelay: base, maxDelay: maxDelay, maxAttempts: maxAttempts, jitter: jitter)
+                retry: RetryPolicy(baseDelay: base, maxDelay: maxDelay, maxAttempts: maxAttempts, jitter: jitter),
+                retainDoneJobs: TimeInterval(retainHours) * 3600
             ),
             shutdownGrace: grace,
             logLevel: level,

@@ -195,4 +195,7 @@ public protocol JobQueue: Sendable {
     func deadLetters(limit: Int) async throws -> [Job]
     /// Makes a dead job ready again with a fresh attempt budget.
     func retry(jobID: String) async throws
+    /// Deletes up to `limit` `done` jobs last changed before `cutoff`, oldest first; returns how
+    /// many. Dead jobs are never purged: they wait for an operator.
+    func purgeDoneJobs(finishedBefore cutoff: Date, limit: Int) async throws -> Int
 }

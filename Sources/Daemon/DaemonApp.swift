@@ -130,6 +130,7 @@ final class DaemonApp: Sendable {
         let services: [any Service] = [
             makeWorker(),
             WatchdogService(notifier: notifier, health: health, stallLimit: stallLimit, logger: logger),
+            QueueJanitor(queue: store, retention: { [self] in config.workers.retainDoneJobs }, clock: SystemWallClock(), logger: logger),
             ReloadService(app: self),
             adminApp,
             webhookApp,

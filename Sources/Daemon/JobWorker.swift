@@ -225,3 +225,39 @@ struct StoppingNotifier: Service {
         notifier.stopping()
     }
 }
+
+/// Deletes finished jobs older than `workers.retain_done_jobs_hours`, at start and then every
+/// ten minutes, in short transactions so that intake never waits long behind it. Dead jobs stay.
+struct QueueJanitor: Service {
+    static let batch = 5_000
+    static let period: Duration = .seconds(600)
+
+    let queue: any JobQueue
+    let retention: @Sendable () -> TimeInterval
+    let clock: any WallClock
+    let logger: Logger
+
+    func run() async throws {
+        await sweep()
+        for await _ in AsyncTimerSequence(interval: Self.period, clock: .continuous).cancelOnGracefulShutdown() {
+            await sweep()
+        }
+    }
+
+    func sweep() async {
+        let cutoff = clock.now().addingTimeInterval(-retention())
+        var total = 0
+        do {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let removed = try await queue.purgeDoneJobs(finishedBefore: cutoff, limit: Self.batch)
+                total += removed
+                if removed < Self.batch { break }
+            }
+        } catch {
+            logger.warning("Purging finished jobs failed; will try again", metadata: ["error": "\(error)"])
+        }
+        if total > 0 {
+            logger.info("Purged finished jobs", metadata: ["jobs.purged": "\(total)"])
+        }
+    }
+}

@@ -15,6 +15,10 @@ enum SQLiteSchema {
         migrator.registerMigration("v2-inline-blobs") { db in
             try db.execute(sql: v2)
         }
+        migrator.registerMigration("v3-done-jobs-age") { db in
+            // Purging finished jobs walks them oldest first.
+            try db.execute(sql: "CREATE INDEX jobs_done_age ON jobs (updated_at) WHERE state = 'done'")
+        }
         return migrator
     }
 

@@ -241,6 +241,20 @@ extension SQLiteStore {
         }
     }
 
+    public func purgeDoneJobs(finishedBefore cutoff: Date, limit: Int) async throws -> Int {
+        guard limit > 0 else { return 0 }
+        return try await write("purging finished jobs") { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM jobs WHERE id IN (
+                        SELECT id FROM jobs WHERE state = 'done' AND updated_at < ? ORDER BY updated_at LIMIT ?
+                    )
+                    """,
+                arguments: [cutoff.timeIntervalSince1970, limit])
+            return db.changesCount
+        }
+    }
+
     /// Dead jobs, most recently dead-lettered first.
     public func deadLetters(limit: Int) async throws -> [Job] {
         guard limit > 0 else { return [] }

@@ -41,6 +41,7 @@ struct ConfigParserTests {
         #expect(config.workers.concurrency == 4)
         #expect(config.workers.retry.maxAttempts == 8)
         #expect(config.intakeBatchSize == 64)
+        #expect(config.workers.retainDoneJobs == 7 * 86_400)
         let org = try #require(config.organization("demo"))
         #expect(org.defaultRoute.stage == "new", "stage defaults to the pipeline's first")
         #expect(org.defaultRoute.priority == .normal)

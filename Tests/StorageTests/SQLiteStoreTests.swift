@@ -34,6 +34,7 @@ struct SQLiteStoreContractTests {
     @Test func commitDecisionCompletesTheClaimedJob() async throws { try await contract.commitDecisionCompletesTheClaimedJob() }
     @Test func intakeStatusFollowsItsProcessingJob() async throws { try await contract.intakeStatusFollowsItsProcessingJob() }
     @Test func failuresShowOnTheIntake() async throws { try await contract.failuresShowOnTheIntake() }
+    @Test func purgeRemovesOnlyOldFinishedJobs() async throws { try await contract.purgeRemovesOnlyOldFinishedJobs() }
     @Test func commitDecisionWithoutItem() async throws { try await contract.commitDecisionWithoutItem() }
     @Test func commitDecisionRejectsUnknownStageAndIntake() async throws { try await contract.commitDecisionRejectsUnknownStageAndIntake() }
     @Test func moveItemAppendsAndRecordsActivity() async throws { try await contract.moveItemAppendsAndRecordsActivity() }

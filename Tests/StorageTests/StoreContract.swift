@@ -501,6 +501,37 @@ struct StoreContract: Sendable {
         }
     }
 
+    func purgeRemovesOnlyOldFinishedJobs() async throws {
+        try await run { h in
+            let old = [NewJob(kind: "test.a", payload: .null), NewJob(kind: "test.a", payload: .null)]
+            let poison = NewJob(kind: "test.poison", payload: .null, maxAttempts: 1)
+            try await h.store.enqueue(old + [poison])
+            for job in try await h.store.lease(owner: "w", limit: 10, leaseDuration: 30) {
+                if job.id == poison.id {
+                    _ = try await h.store.fail(jobID: job.id, owner: "w", error: "bad", permanent: true)
+                } else {
+                    try await h.store.complete(jobID: job.id, owner: "w")
+                }
+            }
+            h.clock.advance(by: 10 * 86_400)
+            let recent = NewJob(kind: "test.a", payload: .null)
+            let waiting = NewJob(kind: "test.a", payload: .null, runAt: h.clock.now().addingTimeInterval(3600))
+            try await h.store.enqueue([recent, waiting])
+            let leased = try #require(try await h.store.lease(owner: "w", limit: 1, leaseDuration: 30).first)
+            #expect(leased.id == recent.id)
+            try await h.store.complete(jobID: recent.id, owner: "w")
+
+            let cutoff = h.clock.now().addingTimeInterval(-86_400)
+            #expect(try await h.store.purgeDoneJobs(finishedBefore: cutoff, limit: 1) == 1, "the limit bounds one call")
+            #expect(try await h.store.purgeDoneJobs(finishedBefore: cutoff, limit: 100) == 1)
+            #expect(try await h.store.purgeDoneJobs(finishedBefore: cutoff, limit: 100) == 0)
+            for job in old { #expect(try await h.store.job(id: job.id) == nil) }
+            #expect(try await h.store.job(id: recent.id)?.state == .done, "recently finished jobs stay")
+            #expect(try await h.store.job(id: poison.id)?.state == .dead, "dead letters are never purged")
+            #expect(try await h.store.job(id: waiting.id)?.state == .ready)
+        }
+    }
+
     func backoffFollowsTheRetryPolicy() async throws {
         let policy = RetryPolicy(baseDelay: 2, maxDelay: 60, maxAttempts: 10, jitter: 0)
         try await withBackend(policy) { h in
