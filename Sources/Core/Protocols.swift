@@ -14,6 +14,9 @@ public struct BlobRef: Sendable, Equatable, Codable {
 
 /// Content-addressed, durable byte storage. `put` returns only once the bytes are durable.
 public protocol BlobStore: Sendable {
+    /// The address `data` has (or would have) in this store, without storing it: callers that
+    /// hand small blobs to `Store.recordIntakes` name them by it.
+    func reference(for data: Data) -> BlobRef
     func put(_ data: Data) async throws -> BlobRef
     /// Stores several blobs with one durability barrier (group commit).
     func putMany(_ blobs: [Data]) async throws -> [BlobRef]

@@ -71,7 +71,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("Starting astralisd", metadata: ["config.path": "\(loaded.path)", "state.dir": "\(loaded.config.stateDir)", "pid": "\(getpid())"])
-        let swept = app.files?.removeAbandonedTemporaryFiles() ?? 0
+        let swept = app.files.removeAbandonedTemporaryFiles()
         if swept > 0 {
             logger.notice("Removed temporary blob files left by an interrupted write", metadata: ["blobs.removed": "\(swept)"])
         }

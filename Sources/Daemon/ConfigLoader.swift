@@ -75,13 +75,7 @@ enum ConfigLoader {
                 let sourcePath = "\(orgPath).sources[\(sourceIndex)]"
                 if let route = source.route { checkTemplates(route, at: "\(sourcePath).route", into: &issues) }
                 do {
-                    let verifier = try WebhookVerifier(auth: source.auth) { ref in
-                        do {
-                            return try resolver.resolve(ref)
-                        } catch {
-                            throw SecretResolver.Failure(description: "\(error)")
-                        }
-                    }
+                    let verifier = try WebhookVerifier(auth: source.auth, resolve: resolver.resolve)
                     endpoints.append(WebhookEndpoint(config: source, verifier: verifier))
                 } catch {
                     issues.append(ConfigIssue(path: "\(sourcePath).auth", message: "\(error)"))

@@ -17,7 +17,7 @@ final class DaemonApp: Sendable {
     let store: SQLiteStore
     let blobs: TieredBlobStore
     /// The file tier of `blobs`, for start-up housekeeping.
-    var files: FileBlobStore? { blobs.large as? FileBlobStore }
+    let files: FileBlobStore
     let committer: IntakeCommitter
     let directory: WebhookDirectory
     let router: SharedValue<any IntakeRouter>
@@ -36,10 +36,10 @@ final class DaemonApp: Sendable {
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
         let storage = try openStorage(config: loaded.config, logger: logger)
         try await storage.store.syncPipelines(loaded.config.pipelines)
-        return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics)
+        return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, files: storage.files, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics)
     }
 
-    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics) {
+    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, files: FileBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics) {
         let config = loaded.config
         self.loaded = Mutex(loaded)
         self.stateDirOverride = stateDirOverride
@@ -51,6 +51,7 @@ final class DaemonApp: Sendable {
         self.startedAt = Date()
         self.store = store
         self.blobs = blobs
+        self.files = files
         self.directory = WebhookDirectory(loaded.endpoints)
         self.router = SharedValue<any IntakeRouter>(DefaultRouter(config: config))
         self.workerSettings = WorkerSettings(config.workers)
@@ -59,7 +60,7 @@ final class DaemonApp: Sendable {
     }
 
     /// The state directory layout: `astralisd.sqlite` (with blobs up to 64 KiB inline) and `blobs/`.
-    static func openStorage(config: DaemonConfig, logger: Logger) throws -> (store: SQLiteStore, blobs: TieredBlobStore) {
+    static func openStorage(config: DaemonConfig, logger: Logger) throws -> (store: SQLiteStore, blobs: TieredBlobStore, files: FileBlobStore) {
         let stateDir = config.stateDir
         do {
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
@@ -68,7 +69,7 @@ final class DaemonApp: Sendable {
         }
         let store = try SQLiteStore(path: stateDir + "/astralisd.sqlite", retry: config.workers.retry, logger: logger)
         let files = try FileBlobStore(root: stateDir + "/blobs")
-        return (store, TieredBlobStore(small: SQLiteBlobStore(store: store), large: files))
+        return (store, TieredBlobStore(small: SQLiteBlobStore(store: store), large: files), files)
     }
 
     var config: DaemonConfig { loaded.withLock { $0.config } }

@@ -1,5 +1,4 @@
 public import Core
-import Crypto
 public import Foundation
 public import Logging
 
@@ -95,7 +94,7 @@ public actor IntakeCommitter {
         refs.reserveCapacity(payloads.count)
         for payload in payloads {
             if payload.count <= inlineLimit {
-                refs.append(BlobRef(sha256: Self.sha256(payload), size: payload.count))
+                refs.append(blobs.reference(for: payload))
             } else if let ref = separateRefs.next() {
                 refs.append(ref)
             }
@@ -130,17 +129,5 @@ public actor IntakeCommitter {
         let created = results.reduce(0) { count, result in if case .created = result { return count + 1 } else { return count } }
         if created > 0 { onCommitted(created) }
         return results
-    }
-
-    /// The content address the blob stores use: lower-case hex SHA-256 of the bytes.
-    static func sha256(_ data: Data) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: data) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: hex, as: UTF8.self)
     }
 }

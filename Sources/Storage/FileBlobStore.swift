@@ -33,6 +33,8 @@ public struct FileBlobStore: BlobStore {
         try DurableFiles.makeDirectory(temporaryDirectory)
     }
 
+    public func reference(for data: Data) -> BlobRef { Blob(data).ref }
+
     public func put(_ data: Data) async throws -> BlobRef {
         let blob = Blob(data)
         return try await offloaded {

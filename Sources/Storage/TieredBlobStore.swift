@@ -15,6 +15,8 @@ public struct SQLiteBlobStore: BlobStore {
         self.store = store
     }
 
+    public func reference(for data: Data) -> BlobRef { Blob(data).ref }
+
     public func put(_ data: Data) async throws -> BlobRef {
         try await putMany([data])[0]
     }
@@ -68,6 +70,9 @@ public struct TieredBlobStore: BlobStore {
         self.large = large
         self.smallLimit = smallLimit
     }
+
+    /// Both tiers address content the same way (SHA-256), so either answers.
+    public func reference(for data: Data) -> BlobRef { small.reference(for: data) }
 
     public func put(_ data: Data) async throws -> BlobRef {
         data.count <= smallLimit ? try await small.put(data) : try await large.put(data)

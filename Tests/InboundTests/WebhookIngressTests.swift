@@ -249,6 +249,7 @@ struct WebhookIngressTests {
 
 /// Injects the failure of a disk or database that stopped taking writes.
 struct UnavailableBlobStore: BlobStore {
+    func reference(for data: Data) -> BlobRef { BlobRef(sha256: "", size: data.count) }
     func put(_ data: Data) async throws -> BlobRef { throw StoreError.unavailable("disk I/O error (injected)") }
     func putMany(_ blobs: [Data]) async throws -> [BlobRef] { throw StoreError.unavailable("disk I/O error (injected)") }
     func get(_ sha256: String) async throws -> Data { throw StoreError.unavailable("disk I/O error (injected)") }

@@ -46,6 +46,11 @@ struct TieredBlobStoreTests {
                 #expect(try await tiered.get(ref.sha256) == payload)
                 #expect(try await tiered.contains(ref.sha256))
             }
+            for payload in payloads {
+                #expect(tiered.reference(for: payload) == files.reference(for: payload))
+                #expect(tiered.reference(for: payload) == inline.reference(for: payload))
+            }
+            #expect(zip(refs, payloads).allSatisfy { $0 == tiered.reference(for: $1) }, "the address without storing is the address storing gives")
             let single = try await tiered.put(Data("xy".utf8))
             #expect(try await inline.get(single.sha256) == Data("xy".utf8))
             #expect(FileManager.default.fileExists(atPath: path + "/blobs"))
