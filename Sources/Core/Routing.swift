@@ -13,12 +13,14 @@ public struct Facts: Sendable, Codable, Equatable {
     public var subject: String?
     public var from: String?
     public var text: String?
+    /// The parsed email for intakes of kind imap, spool and cli (.eml); nil for webhooks.
+    public var message: Message?
     public var documents: [DocumentFacts]
 
     public init(
         intakeID: String, organization: String, source: String, sourceKind: SourceKind, receivedAt: Date,
         payload: JSONValue = .object([:]), subject: String? = nil, from: String? = nil, text: String? = nil,
-        documents: [DocumentFacts] = []
+        message: Message? = nil, documents: [DocumentFacts] = []
     ) {
         self.intakeID = intakeID
         self.organization = organization
@@ -29,6 +31,7 @@ public struct Facts: Sendable, Codable, Equatable {
         self.subject = subject
         self.from = from
         self.text = text
+        self.message = message
         self.documents = documents
     }
 
@@ -41,11 +44,29 @@ public struct Facts: Sendable, Codable, Equatable {
             "source_kind": sourceKind.rawValue,
             "received_at": receivedAt.formatted(.iso8601),
             "payload": payload.plainValue ?? [String: Any](),
-            "documents": documents.map { ["filename": $0.filename, "type": $0.declaredType, "size": $0.size] },
+            "documents": documents.map { document -> [String: Any] in
+                var entry: [String: Any] = ["filename": document.filename, "type": document.declaredType, "size": document.size]
+                if let kind = document.kind { entry["kind"] = kind }
+                if let fields = document.fields?.plainValue { entry["fields"] = fields }
+                return entry
+            },
         ]
         if let subject { context["subject"] = subject }
         if let from { context["from"] = from }
         if let text { context["text"] = text }
+        if let message {
+            func list(_ addresses: [MailAddress]) -> [[String: Any]] {
+                addresses.map { ["name": $0.name ?? "", "address": $0.address, "formatted": $0.formatted] }
+            }
+            var mail: [String: Any] = [
+                "from": list(message.from), "to": list(message.to), "cc": list(message.cc), "reply_to": list(message.replyTo),
+                "attachments": message.attachments.map { ["filename": $0.filename, "type": $0.declaredType, "size": $0.size] },
+            ]
+            if let id = message.messageID { mail["message_id"] = id }
+            if let date = message.date { mail["date"] = date.formatted(.iso8601) }
+            if let subject = message.subject { mail["subject"] = subject }
+            context["message"] = mail
+        }
         return context
     }
 }
@@ -55,11 +76,21 @@ public struct DocumentFacts: Sendable, Codable, Equatable {
     public var filename: String
     public var declaredType: String
     public var size: Int
+    /// Classified kind once extraction has run: `invoice`, `receipt`, `credit_note`, `quote`,
+    /// `order_confirmation`, `other`; nil before (or without) extraction.
+    public var kind: String?
+    /// Extracted text, when extraction has run.
+    public var text: String?
+    /// Extracted structured fields (`total`, `currency`, `invoice_number`, ...), when any.
+    public var fields: JSONValue?
 
-    public init(filename: String, declaredType: String, size: Int) {
+    public init(filename: String, declaredType: String, size: Int, kind: String? = nil, text: String? = nil, fields: JSONValue? = nil) {
         self.filename = filename
         self.declaredType = declaredType
         self.size = size
+        self.kind = kind
+        self.text = text
+        self.fields = fields
     }
 }
 
