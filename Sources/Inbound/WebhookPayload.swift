@@ -155,26 +155,12 @@ public enum WebhookPayload {
             }
             let declared = part.headers.first { $0.0 == "content-type" }?.1 ?? ""
             if let filename = disposition.filename {
-                files.append(UploadedFile(field: name, filename: sanitizeFilename(filename), declaredType: declared.isEmpty ? "application/octet-stream" : declared, data: part.body))
+                files.append(UploadedFile(field: name, filename: Filename.sanitize(filename), declaredType: declared.isEmpty ? "application/octet-stream" : declared, data: part.body))
             } else {
                 add(.string(String(decoding: part.body, as: UTF8.self)), named: name, to: &fields)
             }
         }
         return DecodedPayload(payload: .object(fields), files: files)
-    }
-
-    /// Keeps the last path component, drops control characters and leading dots, caps the length:
-    /// the name is shown to people and may become part of a path later.
-    public static func sanitizeFilename(_ name: String) -> String {
-        let lastComponent = name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
-        var cleaned = String(lastComponent.unicodeScalars.filter { !CharacterSet.controlCharacters.contains($0) }.map(Character.init))
-        while cleaned.hasPrefix(".") { cleaned.removeFirst() }
-        cleaned = cleaned.trimmingCharacters(in: .whitespaces)
-        if cleaned.count > 200 {
-            let ext = (cleaned as NSString).pathExtension
-            cleaned = String(cleaned.prefix(200 - ext.count - 1)) + (ext.isEmpty ? "" : "." + ext)
-        }
-        return cleaned
     }
 }
 

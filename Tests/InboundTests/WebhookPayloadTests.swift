@@ -102,7 +102,7 @@ struct WebhookPayloadTests {
         ("bad\u{0}name\u{7}.txt", "badname.txt"),
     ])
     func filenamesAreSanitised(raw: String, clean: String) {
-        #expect(WebhookPayload.sanitizeFilename(raw) == clean)
+        #expect(Filename.sanitize(raw) == clean)
     }
 
     @Test func headerParameters() {
