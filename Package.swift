@@ -29,6 +29,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // GMime 3 (MIME parsing, RFC 2047/2231, charsets) as a system library; shim.h wraps its macros.
+        .systemLibrary(
+            name: "CGMime",
+            pkgConfig: "gmime-3.0",
+            providers: [.apt(["libgmime-3.0-dev"])]
+        ),
+        // RFC 5322 / MIME parsing into Core.Message (headers, addresses, text body, attachments).
+        .target(
+            name: "Mail",
+            dependencies: [
+                "Core", "CGMime",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Store, job queue and blob store implementations (embedded: SQLite + filesystem).
         .target(
             name: "Storage",
@@ -87,6 +102,14 @@ let package = Package(
         ),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(
+            name: "MailTests",
+            dependencies: [
+                "Core", "Mail",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Corpus"]
+        ),
+        .testTarget(
             name: "StorageTests",
             dependencies: [
                 "Core", "Storage",
@@ -119,7 +142,7 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))

@@ -1,0 +1,102 @@
+public import Core
+public import Foundation
+public import Logging
+
+/// Structural limits for one message. A message over `maxMessageBytes` is not parsed at all
+/// (`MailParseError.messageTooLarge`); a tree over `maxParts` or `maxDepth` is walked up to the
+/// limit, the rest is skipped, and a defect (also in `ParsedMessage.limitReached`) says where.
+/// Either way the caller still holds the raw bytes and keeps them.
+public struct MailLimits: Sendable, Equatable, Codable {
+    /// Largest raw message parsed, in bytes.
+    public var maxMessageBytes: Int
+    /// Most MIME entities (multiparts, leaves, embedded messages) examined in one message.
+    public var maxParts: Int
+    /// Deepest nesting of multiparts and embedded messages examined (the top level is 0).
+    public var maxDepth: Int
+
+    public init(maxMessageBytes: Int = 50 * 1024 * 1024, maxParts: Int = 1000, maxDepth: Int = 32) {
+        self.maxMessageBytes = maxMessageBytes
+        self.maxParts = maxParts
+        self.maxDepth = maxDepth
+    }
+
+    /// 50 MiB, 1000 parts, depth 32: above what real mail uses, well below what exhausts memory.
+    public static let `default` = MailLimits()
+}
+
+/// Why a message was not parsed. Malformed input is never an error (it is a defect); only a
+/// configured limit that makes parsing pointless or unsafe is.
+public enum MailParseError: Error, Equatable, CustomStringConvertible {
+    case messageTooLarge(size: Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case .messageTooLarge(let size, let limit):
+            return "message is \(size) bytes, over the limit of \(limit) bytes (MailLimits.maxMessageBytes); it was not parsed"
+        }
+    }
+}
+
+/// One attachment (or inline part) with its decoded bytes.
+public struct ParsedAttachment: Sendable, Equatable {
+    public var metadata: MessageAttachment
+    /// The decoded bytes (transfer encoding removed); `metadata.sha256` is their hash.
+    public var data: Data
+
+    public init(metadata: MessageAttachment, data: Data) {
+        self.metadata = metadata
+        self.data = data
+    }
+}
+
+/// What `MessageParser` makes of raw RFC 5322 bytes: the message as routing sees it, and the
+/// attachments' bytes (in the same order as `message.attachments`).
+public struct ParsedMessage: Sendable, Equatable {
+    public var message: Message
+    public var attachments: [ParsedAttachment]
+    /// Set when `maxParts` or `maxDepth` stopped the walk: what was skipped, and why. The same
+    /// text is also in `message.defects`.
+    public var limitReached: String?
+
+    public init(message: Message, attachments: [ParsedAttachment], limitReached: String? = nil) {
+        self.message = message
+        self.attachments = attachments
+        self.limitReached = limitReached
+    }
+}
+
+/// Turns raw RFC 5322 bytes into a `ParsedMessage` with GMime: RFC 2047 headers, address lists,
+/// dates, charsets (to UTF-8), the best text body and every attachment, also inside forwarded
+/// messages. Malformed input never throws and never crashes; what could not be read is listed in
+/// `Message.defects`. Safe to call from many threads at once: every GMime object lives for one
+/// call only, and GMime's process-wide state is initialised once and only read afterwards.
+public struct MessageParser: Sendable {
+    public var limits: MailLimits
+    private let logger: Logger?
+
+    /// Charsets tried, in order, for 8-bit text that declares no (or a wrong) charset.
+    public static let fallbackCharsets = ["utf-8", "windows-1252", "iso-8859-1"]
+
+    public init(limits: MailLimits = .default, logger: Logger? = nil) {
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Parses `raw`. Throws only when `raw` is over `limits.maxMessageBytes`.
+    public func parse(_ raw: Data) throws(MailParseError) -> ParsedMessage {
+        guard raw.count <= limits.maxMessageBytes else {
+            throw .messageTooLarge(size: raw.count, limit: limits.maxMessageBytes)
+        }
+        GMimeRuntime.ensureInitialized()
+        let parse = GMimeParse(raw: raw, fallbackCharsets: Self.fallbackCharsets)
+        var extractor = MessageExtractor(parse: parse, limits: limits)
+        let result = extractor.extract(raw: raw)
+        if let logger, !result.message.defects.isEmpty {
+            logger.debug("Message parsed with defects", metadata: [
+                "mail.message_id": "\(result.message.messageID ?? "")",
+                "mail.defects": "\(result.message.defects.count)",
+            ])
+        }
+        return result
+    }
+}
