@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "Inbound",
             dependencies: [
-                "Core",
+                "Core", "Mail",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "InboundTests",
             dependencies: [
-                "Core", "Inbound", "Storage",
+                "Core", "Inbound", "Mail", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,5 +1,6 @@
 public import Core
 public import Foundation
+public import Mail
 
 /// Turns a stored intake back into the Facts routing sees. Runs in the processing job, from the
 /// durable raw bytes, so a job re-run after a crash sees exactly what the first run saw.
@@ -9,7 +10,12 @@ public enum FactsBuilder {
     static let subjectFields = ["subject", "title", "topic"]
     static let textFields = ["message", "body", "text", "comments", "description"]
 
-    public static func facts(for intake: Intake, raw: Data, documents: [Document]) throws -> Facts {
+    /// Facts of one intake. Messages (`message/rfc822`, whatever the source kind) are parsed with
+    /// `parser`; webhook and CLI payloads are decoded by media type.
+    public static func facts(for intake: Intake, raw: Data, documents: [Document], parser: MessageParser = MessageParser()) throws -> Facts {
+        if WebhookPayload.mediaType(intake.contentType) == MailIntake.contentType {
+            return try messageFacts(for: intake, raw: raw, documents: documents, parser: parser)
+        }
         switch intake.sourceKind {
         case .webhook, .cli:
             let decoded: DecodedPayload
@@ -35,7 +41,25 @@ public enum FactsBuilder {
                 documents: documents.map { DocumentFacts(filename: $0.filename, declaredType: $0.declaredType, size: $0.size) }
             )
         case .imap, .spool:
-            throw PermanentJobError("intakes of kind \(intake.sourceKind.rawValue) are not processed by this version")
+            throw PermanentJobError("intakes of kind \(intake.sourceKind.rawValue) must be message/rfc822, not \(intake.contentType.isEmpty ? "(none)" : intake.contentType)")
         }
+    }
+
+    /// A parsed email: subject, first From address and text body up front, the whole message in
+    /// `Facts.message`. Malformed mail still routes (its defects are in the message); only a
+    /// message over the parser's limits fails, permanently, with the reason.
+    static func messageFacts(for intake: Intake, raw: Data, documents: [Document], parser: MessageParser) throws -> Facts {
+        let message: Message
+        do {
+            message = try parser.parse(raw).message
+        } catch {
+            throw PermanentJobError("stored message cannot be parsed: \(error.description)")
+        }
+        return Facts(
+            intakeID: intake.id, organization: intake.organization, source: intake.source, sourceKind: intake.sourceKind,
+            receivedAt: intake.receivedAt, subject: message.subject, from: message.from.first?.address, text: message.text,
+            message: message,
+            documents: documents.map { DocumentFacts(filename: $0.filename, declaredType: $0.declaredType, size: $0.size) }
+        )
     }
 }

@@ -113,7 +113,7 @@ public actor IntakeCommitter {
                 cursor += 1
                 documents.append(Document(
                     id: Identifier.make(prefix: "doc", at: now), intakeID: id, filename: file.filename,
-                    declaredType: file.declaredType, size: ref.size, blob: ref.sha256, origin: "form:\(file.field)", createdAt: now
+                    declaredType: file.declaredType, size: ref.size, blob: ref.sha256, origin: file.origin, createdAt: now
                 ))
             }
             let intake = Intake(

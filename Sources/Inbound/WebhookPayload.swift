@@ -16,12 +16,24 @@ public enum PayloadError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A file that came in a multipart form.
+/// A file that arrived with an intake: a multipart form upload or a mail attachment. Each one
+/// becomes a `Document`.
 public struct UploadedFile: Sendable, Equatable {
+    /// Form field name; for mail attachments the MIME part path.
     public var field: String
     public var filename: String
     public var declaredType: String
     public var data: Data
+    /// Where in the intake it came from, kept as `Document.origin`: `form:<field>` or `mime:<part path>`.
+    public var origin: String
+
+    public init(field: String, filename: String, declaredType: String, data: Data, origin: String? = nil) {
+        self.field = field
+        self.filename = filename
+        self.declaredType = declaredType
+        self.data = data
+        self.origin = origin ?? "form:\(field)"
+    }
 }
 
 /// A webhook body decoded into what routing sees (`payload`) and the files that become documents.
