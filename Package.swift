@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "Daemon",
             dependencies: [
-                "Core", "Storage", "Inbound", "Rules", "Actions",
+                "Core", "Mail", "Storage", "Inbound", "Rules", "Actions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Hummingbird", package: "hummingbird"),

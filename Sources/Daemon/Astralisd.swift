@@ -3,6 +3,7 @@ import Core
 import Foundation
 import Inbound
 import Logging
+import Mail
 import Metrics
 import Prometheus
 import ServiceLifecycle
@@ -15,7 +16,7 @@ struct Astralisd: AsyncParsableCommand {
         commandName: "astralisd",
         abstract: "Turns inbound email and web-form webhooks into routed, tracked work.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, Items.self, IntakeCommand.self, Ingest.self],
+        subcommands: [Run.self, Check.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self],
         defaultSubcommand: nil
     )
 }
@@ -187,12 +188,12 @@ extension Optional {
 }
 
 struct Ingest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Submit a payload file as the webhook of SOURCE would receive it; a running daemon processes it.")
+    static let configuration = CommandConfiguration(abstract: "Submit a payload file as the webhook of SOURCE would receive it, or an email (.eml) as its mailbox would; a running daemon processes it.")
 
     @OptionGroup var options: ConfigOptions
-    @Argument(help: "Payload file (.json, or form data with --content-type).") var file: String
-    @Option(help: "Webhook source id the payload belongs to.") var source: String
-    @Option(help: "Media type of the file (default: from the extension; .json → application/json).") var contentType: String?
+    @Argument(help: "Payload file (.json, form data with --content-type, or an email: .eml / message/rfc822).") var file: String
+    @Option(help: "Source id (any configured source) the payload belongs to.") var source: String
+    @Option(help: "Media type of the file (default: from the extension; .json → application/json, .eml → message/rfc822).") var contentType: String?
     @Option(help: "Idempotency key: the same key again returns the first intake.") var idempotencyKey: String?
 
     func run() async throws {
@@ -209,7 +210,27 @@ struct Ingest: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(file) is \(data.count) bytes; source \(source) takes at most \(sourceConfig.maxBodyBytes)\n".utf8))
             throw ExitCode(1)
         }
-        let type = contentType ?? (file.hasSuffix(".json") ? "application/json" : "application/octet-stream")
+        let type = contentType ?? (file.hasSuffix(".json") ? "application/json" : file.lowercased().hasSuffix(".eml") ? MailIntake.contentType : "application/octet-stream")
+        let committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: 1, logger: Logger(label: "astralisd.cli"))
+        let pending: PendingIntake
+        if WebhookPayload.mediaType(type) == MailIntake.contentType {
+            // Exactly what a mailbox source does with a fetched message: attachments become documents.
+            pending = MailIntake.pending(
+                raw: data, organization: sourceConfig.organization, source: source, sourceKind: .cli,
+                metadata: ["auth": "cli", "file": file],
+                dedupeKey: idempotencyKey.map { "\(source):idempotency-key:\($0)" }
+            )
+        } else {
+            pending = try webhookIntake(data: data, type: type, sourceConfig: sourceConfig)
+        }
+        let result = try await committer.submit(pending)
+        switch result {
+        case .created(let intake): print("\(intake.id) received (a running daemon will process it)")
+        case .duplicate(let intake): print("\(intake.id) already received (\(intake.status.rawValue))")
+        }
+    }
+
+    private func webhookIntake(data: Data, type: String, sourceConfig: SourceConfig) throws -> PendingIntake {
         let decoded: DecodedPayload
         do {
             decoded = try WebhookPayload.decode(contentType: type, body: data)
@@ -217,15 +238,10 @@ struct Ingest: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(file): \(error.description)\n".utf8))
             throw ExitCode(1)
         }
-        let committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: 1, logger: Logger(label: "astralisd.cli"))
-        let result = try await committer.submit(PendingIntake(
+        return PendingIntake(
             organization: sourceConfig.organization, source: source, sourceKind: .cli,
             dedupeKey: idempotencyKey.map { "\(source):idempotency-key:\($0)" }, contentType: type, raw: data,
             metadata: ["auth": "cli", "file": file], files: decoded.files
-        ))
-        switch result {
-        case .created(let intake): print("\(intake.id) received (a running daemon will process it)")
-        case .duplicate(let intake): print("\(intake.id) already received (\(intake.status.rawValue))")
-        }
+        )
     }
 }
