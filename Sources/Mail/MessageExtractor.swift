@@ -200,6 +200,14 @@ struct MessageExtractor {
     private mutating func walkMultipart(_ multipart: UnsafeMutablePointer<GMimeMultipart>, object: UnsafeMutablePointer<GMimeObject>, path: String, depth: Int) -> BodyText? {
         let count = g_mime_multipart_get_count(multipart)
         if count == 0 {
+            // Without a usable boundary GMime keeps the whole content as the prologue: keep it as text.
+            if let prologue = g_mime_multipart_get_prologue(multipart) {
+                let bytes = Data(bytes: prologue, count: strlen(prologue))
+                if bytes.contains(where: { $0 > 0x20 }) {
+                    defects.append("\(Self.display(path)) has no parts; its content was kept as plain text")
+                    return BodyText(text: TextDecoding.decode(bytes, charset: nil, options: parse.options).text, source: .plain)
+                }
+            }
             defects.append("\(Self.display(path)) has no parts")
             return nil
         }

@@ -277,3 +277,93 @@ struct CorpusTests {
         #expect(Corpus.names.count >= 18, "\(Corpus.names)")
     }
 }
+
+/// Structures the corpus files do not cover, written inline.
+@Suite("MIME structure")
+struct StructureTests {
+    static func parse(_ text: String) throws -> ParsedMessage {
+        try MessageParser().parse(Data(text.utf8))
+    }
+
+    @Test("a forward with no text of its own: the embedded message's text is the body")
+    func nestedTextFallback() throws {
+        let parsed = try Self.parse("""
+            From: a@example.com
+            Subject: Fwd
+            MIME-Version: 1.0
+            Content-Type: multipart/mixed; boundary="o"
+
+            --o
+            Content-Type: message/rfc822
+
+            From: b@example.com
+            Subject: inner
+
+            The inner text.
+            --o--
+
+            """)
+        #expect(parsed.message.text == "The inner text.")
+        #expect(parsed.message.textSource == .plain)
+        #expect(parsed.message.attachments.isEmpty)
+    }
+
+    @Test("multipart/related: the root named by start is the body, the others are inline parts")
+    func relatedStart() throws {
+        let parsed = try Self.parse("""
+            From: a@example.com
+            MIME-Version: 1.0
+            Content-Type: multipart/related; boundary="r"; start="<root@x>"
+
+            --r
+            Content-Type: image/gif
+            Content-ID: <logo@x>
+            Content-Transfer-Encoding: base64
+
+            R0lGODlhAQABAAAAACw=
+            --r
+            Content-Type: text/html; charset=utf-8
+            Content-ID: <root@x>
+
+            <p>Root <img src="cid:logo@x"> text</p>
+            --r--
+
+            """)
+        #expect(parsed.message.text == "Root text")
+        #expect(parsed.message.textSource == .html)
+        #expect(parsed.message.attachments.map(\.contentID) == ["logo@x"])
+        #expect(parsed.message.attachments.map(\.disposition) == [.inline], "no Content-Disposition but a Content-ID: inline")
+        #expect(parsed.message.defects.isEmpty, "\(parsed.message.defects)")
+    }
+
+    @Test("a multipart without a boundary: its content is kept as text, with defects")
+    func multipartWithoutBoundary() throws {
+        let parsed = try Self.parse("""
+            From: a@example.com
+            Subject: nb
+            MIME-Version: 1.0
+            Content-Type: multipart/mixed
+
+            Hello, this body has no boundary.
+
+            """)
+        #expect(parsed.message.text == "Hello, this body has no boundary.")
+        #expect(parsed.message.defects == [
+            "a multipart has no boundary parameter (its body is read as one part)",
+            "the top-level multipart has no parts; its content was kept as plain text",
+        ])
+    }
+
+    @Test("an unknown charset and a wrong one fall back to the best guess, with defects")
+    func charsetFallbacks() throws {
+        let latin1 = Data("Content-Type: text/plain; charset=x-no-such-charset\nSubject: c\n\nCaf".utf8) + Data([0xE9]) + Data("\n".utf8)
+        let unknown = try MessageParser().parse(latin1).message
+        #expect(unknown.text == "Café")
+        #expect(unknown.defects == ["part 1: unknown charset 'x-no-such-charset'; decoded with fallback charsets"])
+
+        let wrong = Data("Content-Type: text/plain; charset=us-ascii\nSubject: c\n\nCaf".utf8) + Data([0xE9]) + Data("\n".utf8)
+        let declaredASCII = try MessageParser().parse(wrong).message
+        #expect(declaredASCII.text == "Café")
+        #expect(declaredASCII.defects == ["part 1: text declared us-ascii is not valid us-ascii; decoded with fallback charsets"])
+    }
+}
