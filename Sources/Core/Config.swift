@@ -81,19 +81,32 @@ public struct SourceConfig: Sendable, Equatable {
     }
 }
 
+/// A receiver of forwarded intakes (`forward` in the rules names it by id).
+public struct OutboundWebhook: Sendable, Equatable {
+    public var id: String
+    public var url: String
+
+    public init(id: String, url: String) {
+        self.id = id
+        self.url = url
+    }
+}
+
 public struct OrganizationConfig: Sendable, Equatable {
     public var id: String
     public var name: String
     public var pipelines: [Pipeline]
     public var sources: [SourceConfig]
     public var defaultRoute: Route
+    public var outboundWebhooks: [OutboundWebhook]
 
-    public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route) {
+    public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route, outboundWebhooks: [OutboundWebhook] = []) {
         self.id = id
         self.name = name
         self.pipelines = pipelines
         self.sources = sources
         self.defaultRoute = defaultRoute
+        self.outboundWebhooks = outboundWebhooks
     }
 }
 
@@ -129,11 +142,16 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Most intakes written in one transaction when webhooks arrive together.
     public var intakeBatchSize: Int
     public var organizations: [OrganizationConfig]
+    /// The rules file (relative paths are resolved against the config file's directory); nil:
+    /// every intake takes its source's or organization's default route.
+    public var rulesFile: String?
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
-        shutdownGrace: TimeInterval, logLevel: String, intakeBatchSize: Int, organizations: [OrganizationConfig]
+        shutdownGrace: TimeInterval, logLevel: String, intakeBatchSize: Int, organizations: [OrganizationConfig],
+        rulesFile: String? = nil
     ) {
+        self.rulesFile = rulesFile
         self.stateDir = stateDir
         self.webhookListen = webhookListen
         self.adminListen = adminListen

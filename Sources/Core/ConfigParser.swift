@@ -85,10 +85,12 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations", "rules_file"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
+        let rulesFile = string(top, "rules_file", at: "", default: nil)
+        if rulesFile?.isEmpty == true { issue("rules_file", "expected a file path, got an empty string") }
         if stateDir.isEmpty { issue("state_dir", "expected a directory path, got an empty string") }
 
         let listen = optionalObject(top, "listen", at: "", keys: ["webhooks", "admin"])
@@ -157,12 +159,13 @@ public struct ConfigParser {
             shutdownGrace: grace,
             logLevel: level,
             intakeBatchSize: batch,
-            organizations: organizations
+            organizations: organizations,
+            rulesFile: rulesFile
         )
     }
 
     private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {
-        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route"]) else { return nil }
+        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route", "outbound_webhooks"]) else { return nil }
         let id = identifier(org, "id", at: path) ?? ""
         let name = string(org, "name", at: path, default: id) ?? id
         var pipelines: [Pipeline] = []
@@ -187,8 +190,22 @@ public struct ConfigParser {
                 if let source = readSource(element, organization: id, pipelines: pipelines, at: "\(path).sources[\(index)]") { sources.append(source) }
             }
         }
+        var webhooks: [OutboundWebhook] = []
+        if let list = optionalArray(org, "outbound_webhooks", at: path) {
+            for (index, element) in list.enumerated() {
+                let hookPath = "\(path).outbound_webhooks[\(index)]"
+                guard let hook = object(element, at: hookPath, keys: ["id", "url"]) else { continue }
+                let hookID = identifier(hook, "id", at: hookPath) ?? ""
+                let url = string(hook, "url", at: hookPath) ?? ""
+                if hook["url"]?.stringValue != nil, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+                    issue("\(hookPath).url", "expected an http:// or https:// URL, got \"\(url)\"")
+                }
+                webhooks.append(OutboundWebhook(id: hookID, url: url))
+            }
+        }
+        checkUnique(Self.rawIDs(org["outbound_webhooks"]?.arrayValue ?? []), at: { "\(path).outbound_webhooks[\($0)].id" }, what: "outbound webhook id")
         guard let defaultRoute else { return nil }
-        return OrganizationConfig(id: id, name: name, pipelines: pipelines, sources: sources, defaultRoute: defaultRoute)
+        return OrganizationConfig(id: id, name: name, pipelines: pipelines, sources: sources, defaultRoute: defaultRoute, outboundWebhooks: webhooks)
     }
 
     private mutating func readPipeline(_ value: JSONValue, organization: String, at path: String) -> Pipeline? {
