@@ -130,6 +130,30 @@ public struct WorkerConfig: Sendable, Equatable {
     }
 }
 
+/// The AI router: an OpenAI-compatible Chat Completions endpoint, used only where a rule says `ask_ai`.
+public struct AIConfig: Sendable, Equatable {
+    /// Up to and including the API version: `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`.
+    public var baseURL: String
+    public var model: String
+    /// Bearer key; nil for local servers that need none.
+    public var apiKey: SecretRef?
+    /// Longest one HTTP request may take.
+    public var timeout: TimeInterval
+    /// Budget for the untrusted text sent to the model (subject, body, attachment names, document text).
+    public var maxInputCharacters: Int
+    /// Retries of rate limits, timeouts and server errors (backoff with jitter, Retry-After honoured).
+    public var retry: RetryPolicy
+
+    public init(baseURL: String, model: String, apiKey: SecretRef? = nil, timeout: TimeInterval = 20, maxInputCharacters: Int = 12_000, retry: RetryPolicy = RetryPolicy(baseDelay: 0.5, maxDelay: 8, maxAttempts: 4, jitter: 0.5)) {
+        self.baseURL = baseURL
+        self.model = model
+        self.apiKey = apiKey
+        self.timeout = timeout
+        self.maxInputCharacters = maxInputCharacters
+        self.retry = retry
+    }
+}
+
 /// The whole daemon configuration after validation.
 public struct DaemonConfig: Sendable, Equatable {
     public var stateDir: String
@@ -145,13 +169,16 @@ public struct DaemonConfig: Sendable, Equatable {
     /// The rules file (relative paths are resolved against the config file's directory); nil:
     /// every intake takes its source's or organization's default route.
     public var rulesFile: String?
+    /// The AI router; nil: `ask_ai` rules always take their fallback.
+    public var ai: AIConfig?
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
         shutdownGrace: TimeInterval, logLevel: String, intakeBatchSize: Int, organizations: [OrganizationConfig],
-        rulesFile: String? = nil
+        rulesFile: String? = nil, ai: AIConfig? = nil
     ) {
         self.rulesFile = rulesFile
+        self.ai = ai
         self.stateDir = stateDir
         self.webhookListen = webhookListen
         self.adminListen = adminListen

@@ -2,6 +2,7 @@ import Actions
 import Core
 import Foundation
 import Inbound
+import Logging
 import Rules
 
 /// Reads secrets named by `SecretRef`s: environment variables, files, systemd credentials.
@@ -48,11 +49,15 @@ struct LoadedConfig: Sendable {
     var rules: RuleSet?
     /// `--rules` as given at start-up; a reload reads the same file again.
     var rulesOverride: String?
+    /// The AI router's key, resolved from `ai.api_key`.
+    var aiKey: String?
 
-    /// The router this configuration asks for: the rules when there are any, else the default routes.
-    func makeRouter() -> any IntakeRouter {
+    /// The router this configuration asks for: the rules when there are any (with the AI router
+    /// when `ai` is configured), else the default routes.
+    func makeRouter(aiObserver: AIRouterObserver = AIRouterObserver(), logger: Logger = Logger(label: "astralisd.rules")) -> any IntakeRouter {
         guard let rules else { return DefaultRouter(config: config) }
-        return RulesRouter(rules: rules, config: config)
+        let classifier = config.ai.map { OpenAIRouteClassifier(config: $0, apiKey: aiKey, observer: aiObserver, logger: logger) }
+        return RulesRouter(rules: rules, config: config, classifier: classifier)
     }
 }
 
@@ -96,6 +101,14 @@ enum ConfigLoader {
                 }
             }
         }
+        var aiKey: String?
+        if let ref = config.ai?.apiKey {
+            do {
+                aiKey = try resolver.resolve(ref)
+            } catch {
+                issues.append(ConfigIssue(path: "ai.api_key", message: "\(error)"))
+            }
+        }
         guard issues.isEmpty else { throw ConfigError(source: path, issues: issues) }
         var rules: RuleSet?
         if let rulesPath = rulesOverride ?? config.rulesFile.map({ resolve($0, relativeTo: path) }) {
@@ -106,7 +119,7 @@ enum ConfigLoader {
                 throw ConfigError(source: rulesPath, issues: error.issues.map { ConfigIssue(path: "\($0.file)#\($0.pointer)", message: $0.message) })
             }
         }
-        return LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride)
+        return LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride, aiKey: aiKey)
     }
 
     /// A relative path in the configuration is relative to the configuration file, not to the

@@ -53,7 +53,7 @@ final class DaemonApp: Sendable {
         self.blobs = blobs
         self.files = files
         self.directory = WebhookDirectory(loaded.endpoints)
-        self.router = SharedValue<any IntakeRouter>(loaded.makeRouter())
+        self.router = SharedValue<any IntakeRouter>(loaded.makeRouter(aiObserver: metrics.aiObserver, logger: logger))
         self.workerSettings = WorkerSettings(config.workers)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
@@ -169,7 +169,7 @@ final class DaemonApp: Sendable {
         applied.config.intakeBatchSize = current.config.intakeBatchSize
         applied.config.shutdownGrace = current.config.shutdownGrace
         directory.replace(with: next.endpoints)
-        router.value = applied.makeRouter()
+        router.value = applied.makeRouter(aiObserver: metrics.aiObserver, logger: logger)
         logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
         workerSettings.update(from: applied.config.workers)
         store.retry = applied.config.workers.retry
