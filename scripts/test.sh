@@ -20,5 +20,19 @@ export ASTRALISD_TEST_BIN="$(swift build --show-bin-path)/astralisd"
 echo "==> checking the systemd unit"
 bash scripts/check-systemd-unit.sh
 
+echo "==> checking the rules JSON Schema against rules.example.json"
+# python3-jsonschema (Debian 12: 4.10, draft 2020-12) validates the published schema.
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+    ensure_packages python3 python3-jsonschema || true
+fi
+if python3 -c 'import jsonschema' 2>/dev/null; then
+    python3 scripts/check-rules-schema.py
+elif [[ "${CI:-}" == "true" ]]; then
+    echo "error: python3 with jsonschema is required to check schemas/rules.schema.json" >&2
+    exit 1
+else
+    echo "skipping the rules schema check: python3 jsonschema is not installed and could not be installed"
+fi
+
 echo "==> running the tests"
 swift test --skip-build

@@ -81,19 +81,32 @@ public struct SourceConfig: Sendable, Equatable {
     }
 }
 
+/// A receiver of forwarded intakes (`forward` in the rules names it by id).
+public struct OutboundWebhook: Sendable, Equatable {
+    public var id: String
+    public var url: String
+
+    public init(id: String, url: String) {
+        self.id = id
+        self.url = url
+    }
+}
+
 public struct OrganizationConfig: Sendable, Equatable {
     public var id: String
     public var name: String
     public var pipelines: [Pipeline]
     public var sources: [SourceConfig]
     public var defaultRoute: Route
+    public var outboundWebhooks: [OutboundWebhook]
 
-    public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route) {
+    public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route, outboundWebhooks: [OutboundWebhook] = []) {
         self.id = id
         self.name = name
         self.pipelines = pipelines
         self.sources = sources
         self.defaultRoute = defaultRoute
+        self.outboundWebhooks = outboundWebhooks
     }
 }
 
@@ -117,6 +130,30 @@ public struct WorkerConfig: Sendable, Equatable {
     }
 }
 
+/// The AI router: an OpenAI-compatible Chat Completions endpoint, used only where a rule says `ask_ai`.
+public struct AIConfig: Sendable, Equatable {
+    /// Up to and including the API version: `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`.
+    public var baseURL: String
+    public var model: String
+    /// Bearer key; nil for local servers that need none.
+    public var apiKey: SecretRef?
+    /// Longest one HTTP request may take.
+    public var timeout: TimeInterval
+    /// Budget for the untrusted text sent to the model (subject, body, attachment names, document text).
+    public var maxInputCharacters: Int
+    /// Retries of rate limits, timeouts and server errors (backoff with jitter, Retry-After honoured).
+    public var retry: RetryPolicy
+
+    public init(baseURL: String, model: String, apiKey: SecretRef? = nil, timeout: TimeInterval = 20, maxInputCharacters: Int = 12_000, retry: RetryPolicy = RetryPolicy(baseDelay: 0.5, maxDelay: 8, maxAttempts: 4, jitter: 0.5)) {
+        self.baseURL = baseURL
+        self.model = model
+        self.apiKey = apiKey
+        self.timeout = timeout
+        self.maxInputCharacters = maxInputCharacters
+        self.retry = retry
+    }
+}
+
 /// The whole daemon configuration after validation.
 public struct DaemonConfig: Sendable, Equatable {
     public var stateDir: String
@@ -129,11 +166,19 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Most intakes written in one transaction when webhooks arrive together.
     public var intakeBatchSize: Int
     public var organizations: [OrganizationConfig]
+    /// The rules file (relative paths are resolved against the config file's directory); nil:
+    /// every intake takes its source's or organization's default route.
+    public var rulesFile: String?
+    /// The AI router; nil: `ask_ai` rules always take their fallback.
+    public var ai: AIConfig?
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
-        shutdownGrace: TimeInterval, logLevel: String, intakeBatchSize: Int, organizations: [OrganizationConfig]
+        shutdownGrace: TimeInterval, logLevel: String, intakeBatchSize: Int, organizations: [OrganizationConfig],
+        rulesFile: String? = nil, ai: AIConfig? = nil
     ) {
+        self.rulesFile = rulesFile
+        self.ai = ai
         self.stateDir = stateDir
         self.webhookListen = webhookListen
         self.adminListen = adminListen

@@ -85,10 +85,13 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations", "rules_file", "ai"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
+        let rulesFile = string(top, "rules_file", at: "", default: nil)
+        if rulesFile?.isEmpty == true { issue("rules_file", "expected a file path, got an empty string") }
+        let ai = top["ai"].flatMap { readAI($0, at: "ai") }
         if stateDir.isEmpty { issue("state_dir", "expected a directory path, got an empty string") }
 
         let listen = optionalObject(top, "listen", at: "", keys: ["webhooks", "admin"])
@@ -157,12 +160,29 @@ public struct ConfigParser {
             shutdownGrace: grace,
             logLevel: level,
             intakeBatchSize: batch,
-            organizations: organizations
+            organizations: organizations,
+            rulesFile: rulesFile,
+            ai: ai
         )
     }
 
+    private mutating func readAI(_ value: JSONValue, at path: String) -> AIConfig? {
+        guard let object = object(value, at: path, keys: ["base_url", "model", "api_key", "timeout_seconds", "max_input_chars", "max_attempts"]) else { return nil }
+        let baseURL = string(object, "base_url", at: path) ?? ""
+        if object["base_url"]?.stringValue != nil, !(baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://")) {
+            issue("\(path).base_url", "expected an http:// or https:// URL such as https://api.openai.com/v1, got \"\(baseURL)\"")
+        }
+        let model = string(object, "model", at: path) ?? ""
+        if object["model"]?.stringValue != nil, model.isEmpty { issue("\(path).model", "expected a model name, got an empty string") }
+        let key = object["api_key"].flatMap { secretRef($0, at: "\(path).api_key") }
+        let timeout = number(object, "timeout_seconds", at: path, range: 1...600, default: 20)
+        let budget = integer(object, "max_input_chars", at: path, range: 500...1_000_000, default: 12_000)
+        let attempts = integer(object, "max_attempts", at: path, range: 1...10, default: 4)
+        return AIConfig(baseURL: baseURL, model: model, apiKey: key, timeout: timeout, maxInputCharacters: budget, retry: RetryPolicy(baseDelay: 0.5, maxDelay: 8, maxAttempts: attempts, jitter: 0.5))
+    }
+
     private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {
-        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route"]) else { return nil }
+        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route", "outbound_webhooks"]) else { return nil }
         let id = identifier(org, "id", at: path) ?? ""
         let name = string(org, "name", at: path, default: id) ?? id
         var pipelines: [Pipeline] = []
@@ -187,8 +207,22 @@ public struct ConfigParser {
                 if let source = readSource(element, organization: id, pipelines: pipelines, at: "\(path).sources[\(index)]") { sources.append(source) }
             }
         }
+        var webhooks: [OutboundWebhook] = []
+        if let list = optionalArray(org, "outbound_webhooks", at: path) {
+            for (index, element) in list.enumerated() {
+                let hookPath = "\(path).outbound_webhooks[\(index)]"
+                guard let hook = object(element, at: hookPath, keys: ["id", "url"]) else { continue }
+                let hookID = identifier(hook, "id", at: hookPath) ?? ""
+                let url = string(hook, "url", at: hookPath) ?? ""
+                if hook["url"]?.stringValue != nil, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+                    issue("\(hookPath).url", "expected an http:// or https:// URL, got \"\(url)\"")
+                }
+                webhooks.append(OutboundWebhook(id: hookID, url: url))
+            }
+        }
+        checkUnique(Self.rawIDs(org["outbound_webhooks"]?.arrayValue ?? []), at: { "\(path).outbound_webhooks[\($0)].id" }, what: "outbound webhook id")
         guard let defaultRoute else { return nil }
-        return OrganizationConfig(id: id, name: name, pipelines: pipelines, sources: sources, defaultRoute: defaultRoute)
+        return OrganizationConfig(id: id, name: name, pipelines: pipelines, sources: sources, defaultRoute: defaultRoute, outboundWebhooks: webhooks)
     }
 
     private mutating func readPipeline(_ value: JSONValue, organization: String, at path: String) -> Pipeline? {
@@ -294,20 +328,23 @@ public struct ConfigParser {
         if list.isEmpty { issue("\(path).\(key)", "expected at least one secret reference") }
         var refs: [SecretRef] = []
         for (index, element) in list.enumerated() {
-            let elementPath = "\(path).\(key)[\(index)]"
-            guard let ref = self.object(element, at: elementPath, keys: ["env", "file", "credential", "value"]) else { continue }
-            guard ref.count == 1, let (kind, raw) = ref.first, let text = raw.stringValue, !text.isEmpty else {
-                issue(elementPath, "expected exactly one of {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME}, {\"value\": SECRET} with a non-empty string")
-                continue
-            }
-            switch kind {
-            case "env": refs.append(.env(text))
-            case "file": refs.append(.file(text))
-            case "credential": refs.append(.credential(text))
-            default: refs.append(.value(text))
-            }
+            if let ref = secretRef(element, at: "\(path).\(key)[\(index)]") { refs.append(ref) }
         }
         return refs
+    }
+
+    private mutating func secretRef(_ value: JSONValue, at path: String) -> SecretRef? {
+        guard let ref = self.object(value, at: path, keys: ["env", "file", "credential", "value"]) else { return nil }
+        guard ref.count == 1, let (kind, raw) = ref.first, let text = raw.stringValue, !text.isEmpty else {
+            issue(path, "expected exactly one of {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME}, {\"value\": SECRET} with a non-empty string")
+            return nil
+        }
+        switch kind {
+        case "env": return .env(text)
+        case "file": return .file(text)
+        case "credential": return .credential(text)
+        default: return .value(text)
+        }
     }
 
     // MARK: - Typed readers that record issues

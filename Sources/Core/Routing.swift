@@ -128,6 +128,8 @@ public struct Route: Sendable, Codable, Equatable {
 }
 
 /// The outcome of routing one intake, with the reasons, kept on the intake for later explanation.
+/// Stored as JSON: every field added after the first release decodes with a default, so rows
+/// written by older versions still load.
 public struct Decision: Sendable, Codable, Equatable {
     public enum Outcome: String, Sendable, Codable {
         /// Create an item on `route`.
@@ -140,16 +142,43 @@ public struct Decision: Sendable, Codable, Equatable {
 
     public var outcome: Outcome
     public var route: Route?
-    /// Which mechanism decided: `default-route`, later a rule id or `ai`.
+    /// Which mechanism decided: `default-route`, `rule:<id>`, `ai` or `ai-fallback:<rule id>`.
     public var decidedBy: String
     /// Human-readable steps that led here.
     public var trace: [String]
+    /// What to do besides the item: replies, meeting requests, forwards, a mailbox action.
+    public var followUps: FollowUps
+    /// Structured trace: each rule looked at, each condition's value and result.
+    public var rules: [RuleTrace]
+    /// The AI router call, when a rule asked for one.
+    public var ai: AITrace?
 
-    public init(outcome: Outcome, route: Route?, decidedBy: String, trace: [String]) {
+    public init(
+        outcome: Outcome, route: Route?, decidedBy: String, trace: [String], followUps: FollowUps = FollowUps(),
+        rules: [RuleTrace] = [], ai: AITrace? = nil
+    ) {
         self.outcome = outcome
         self.route = route
         self.decidedBy = decidedBy
         self.trace = trace
+        self.followUps = followUps
+        self.rules = rules
+        self.ai = ai
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outcome, route, decidedBy, trace, followUps, rules, ai
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        outcome = try container.decode(Outcome.self, forKey: .outcome)
+        route = try container.decodeIfPresent(Route.self, forKey: .route)
+        decidedBy = try container.decode(String.self, forKey: .decidedBy)
+        trace = try container.decodeIfPresent([String].self, forKey: .trace) ?? []
+        followUps = try container.decodeIfPresent(FollowUps.self, forKey: .followUps) ?? FollowUps()
+        rules = try container.decodeIfPresent([RuleTrace].self, forKey: .rules) ?? []
+        ai = try container.decodeIfPresent(AITrace.self, forKey: .ai)
     }
 }
 

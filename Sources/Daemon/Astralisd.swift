@@ -6,6 +6,7 @@ import Logging
 import Mail
 import Metrics
 import Prometheus
+import Rules
 import ServiceLifecycle
 import Storage
 
@@ -16,7 +17,7 @@ struct Astralisd: AsyncParsableCommand {
         commandName: "astralisd",
         abstract: "Turns inbound email and web-form webhooks into routed, tracked work.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self],
+        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self],
         defaultSubcommand: nil
     )
 }
@@ -29,6 +30,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "State directory; overrides $STATE_DIRECTORY and the config's state_dir.")
     var stateDir: String?
 
+    @Option(name: .long, help: "Rules file; overrides the config's rules_file (run, check, rules test).")
+    var rules: String?
+
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     var path: String { config ?? ConfigLoader.defaultPath(environment: environment) }
@@ -36,7 +40,7 @@ struct ConfigOptions: ParsableArguments {
     /// Loads the configuration or exits 1 after printing every error.
     func load() throws -> LoadedConfig {
         do {
-            return try ConfigLoader.load(path: path, stateDirOverride: stateDir, environment: environment)
+            return try ConfigLoader.load(path: path, stateDirOverride: stateDir, rulesOverride: rules, environment: environment)
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(1)
@@ -95,6 +99,11 @@ struct Check: AsyncParsableCommand {
         let loaded = try options.load()
         let config = loaded.config
         print("\(loaded.path): configuration ok (\(config.organizations.count) organization(s), \(config.pipelines.count) pipeline(s), \(config.sources.count) source(s); state in \(config.stateDir))")
+        if let rules = loaded.rules, let file = config.rulesFile {
+            print("\(file): rules ok (\(rules.count) rule(s))")
+        } else {
+            print("no rules file: every intake takes its source's or organization's default route")
+        }
     }
 }
 
@@ -158,6 +167,7 @@ struct IntakeCommand: AsyncParsableCommand {
 
         @OptionGroup var options: ConfigOptions
         @Argument(help: "Intake id (in_...).") var id: String
+        @Flag(help: "Explain the stored decision (rules, conditions, AI call) instead of printing JSON.") var explain = false
 
         func run() async throws {
             let (_, store, _) = try openStore(options)
@@ -167,6 +177,15 @@ struct IntakeCommand: AsyncParsableCommand {
             }
             let documents = try await store.documents(intakeID: id)
             let item = try await intake.itemID.asyncMap { try await store.item(id: $0) } ?? nil
+            if explain {
+                print("intake \(intake.id): \(intake.status.rawValue) (\(intake.source), received \(intake.receivedAt.formatted(.iso8601)))")
+                guard let decision = intake.decision else {
+                    print("no decision yet")
+                    return
+                }
+                print(DecisionReport.text(decision, rulesFile: nil, itemTitle: item?.title))
+                return
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601

@@ -2,6 +2,8 @@ import Actions
 import Core
 import Foundation
 import Inbound
+import Logging
+import Rules
 
 /// Reads secrets named by `SecretRef`s: environment variables, files, systemd credentials.
 struct SecretResolver {
@@ -38,11 +40,25 @@ struct SecretResolver {
     }
 }
 
-/// A validated configuration with everything resolved that needs I/O: secrets, templates.
+/// A validated configuration with everything resolved that needs I/O: secrets, templates, rules.
 struct LoadedConfig: Sendable {
     var config: DaemonConfig
     var endpoints: [WebhookEndpoint]
     var path: String
+    /// The rules in force (from `--rules` or `rules_file`); nil: default routes only.
+    var rules: RuleSet?
+    /// `--rules` as given at start-up; a reload reads the same file again.
+    var rulesOverride: String?
+    /// The AI router's key, resolved from `ai.api_key`.
+    var aiKey: String?
+
+    /// The router this configuration asks for: the rules when there are any (with the AI router
+    /// when `ai` is configured), else the default routes.
+    func makeRouter(aiObserver: AIRouterObserver = AIRouterObserver(), logger: Logger = Logger(label: "astralisd.rules")) -> any IntakeRouter {
+        guard let rules else { return DefaultRouter(config: config) }
+        let classifier = config.ai.map { OpenAIRouteClassifier(config: $0, apiKey: aiKey, observer: aiObserver, logger: logger) }
+        return RulesRouter(rules: rules, config: config, classifier: classifier)
+    }
 }
 
 enum ConfigLoader {
@@ -53,7 +69,10 @@ enum ConfigLoader {
 
     /// Loads and validates `path`. State directory precedence: `--state-dir` flag, then systemd's
     /// `$STATE_DIRECTORY`, then the `ASTRALISD_STATE_DIR` override, then the file.
-    static func load(path: String, stateDirOverride: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> LoadedConfig {
+    /// `rulesOverride` (`--rules`) replaces the config's `rules_file`; a relative `rules_file` is
+    /// resolved against the configuration file's directory. Rule errors are reported as issues
+    /// whose path is `FILE#/json/pointer`.
+    static func load(path: String, stateDirOverride: String? = nil, rulesOverride: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> LoadedConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
             throw ConfigError(source: path, issues: [ConfigIssue(path: "", message: "configuration file \(reason)")])
@@ -82,8 +101,43 @@ enum ConfigLoader {
                 }
             }
         }
+        var aiKey: String?
+        if let ref = config.ai?.apiKey {
+            do {
+                aiKey = try resolver.resolve(ref)
+            } catch {
+                issues.append(ConfigIssue(path: "ai.api_key", message: "\(error)"))
+            }
+        }
         guard issues.isEmpty else { throw ConfigError(source: path, issues: issues) }
-        return LoadedConfig(config: config, endpoints: endpoints, path: path)
+        var rules: RuleSet?
+        if let rulesPath = rulesOverride ?? config.rulesFile.map({ resolve($0, relativeTo: path) }) {
+            config.rulesFile = rulesPath
+            do {
+                rules = try RuleLoader.load(path: rulesPath, context: RuleContext(organizations: config.organizations, checkTemplate: checkTemplate))
+            } catch {
+                throw ConfigError(source: rulesPath, issues: error.issues.map { ConfigIssue(path: "\($0.file)#\($0.pointer)", message: $0.message) })
+            }
+        }
+        return LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride, aiKey: aiKey)
+    }
+
+    /// A relative path in the configuration is relative to the configuration file, not to the
+    /// working directory (systemd starts us in `/`).
+    static func resolve(_ file: String, relativeTo configPath: String) -> String {
+        if file.hasPrefix("/") { return file }
+        let directory = URL(fileURLWithPath: configPath).deletingLastPathComponent()
+        return directory.appendingPathComponent(file).standardizedFileURL.path
+    }
+
+    /// The item composer's template check, so rules accept exactly the templates items render.
+    @Sendable static func checkTemplate(_ template: String) -> String? {
+        do {
+            try ItemComposer.validate(template)
+            return nil
+        } catch {
+            return "\(error)"
+        }
     }
 
     private static func checkTemplates(_ route: Route, at path: String, into issues: inout [ConfigIssue]) {

@@ -53,7 +53,7 @@ final class DaemonApp: Sendable {
         self.blobs = blobs
         self.files = files
         self.directory = WebhookDirectory(loaded.endpoints)
-        self.router = SharedValue<any IntakeRouter>(DefaultRouter(config: config))
+        self.router = SharedValue<any IntakeRouter>(loaded.makeRouter(aiObserver: metrics.aiObserver, logger: logger))
         self.workerSettings = WorkerSettings(config.workers)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
@@ -151,11 +151,11 @@ final class DaemonApp: Sendable {
         let current = loaded.withLock { $0 }
         let next: LoadedConfig
         do {
-            next = try ConfigLoader.load(path: current.path, stateDirOverride: stateDirOverride, environment: environment)
+            next = try ConfigLoader.load(path: current.path, stateDirOverride: stateDirOverride, rulesOverride: current.rulesOverride, environment: environment)
         } catch {
             metrics.configReload(success: false)
             logger.error("Reload rejected; keeping the running configuration", metadata: [
-                "config.path": "\(current.path)", "config.errors": "\(error.issues.map(\.description))",
+                "config.path": "\(current.path)", "config.error_source": "\(error.source)", "config.errors": "\(error.issues.map(\.description))",
             ])
             return
         }
@@ -169,7 +169,7 @@ final class DaemonApp: Sendable {
         applied.config.intakeBatchSize = current.config.intakeBatchSize
         applied.config.shutdownGrace = current.config.shutdownGrace
         directory.replace(with: next.endpoints)
-        router.value = DefaultRouter(config: applied.config)
+        router.value = applied.makeRouter(aiObserver: metrics.aiObserver, logger: logger)
         logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
         workerSettings.update(from: applied.config.workers)
         store.retry = applied.config.workers.retry
@@ -179,7 +179,7 @@ final class DaemonApp: Sendable {
         Task { try? await store.syncPipelines(pipelines) }
         metrics.configReload(success: true)
         if restartOnly.isEmpty {
-            logger.info("Configuration reloaded", metadata: ["config.path": "\(current.path)"])
+            logger.info("Configuration reloaded", metadata: ["config.path": "\(current.path)", "rules.file": "\(applied.config.rulesFile ?? "-")", "rules.count": "\(applied.rules?.count ?? 0)"])
         } else {
             logger.warning("Configuration reloaded; some changes need a restart", metadata: ["config.path": "\(current.path)", "config.restart_only": "\(restartOnly)"])
         }

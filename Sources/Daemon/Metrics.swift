@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Inbound
 import Prometheus
+import Rules
 
 /// Every metric the daemon exports, declared here and nowhere else: the Prometheus registry traps
 /// when one name is registered with two types, so one file keeps names and types consistent.
@@ -49,6 +50,25 @@ final class DaemonMetrics: Sendable {
             registry.makeGauge(name: "astralisd_intakes", labels: [("status", status.rawValue)], help: "Intakes by status").set(Double(counts.intakesByStatus[status.rawValue] ?? 0))
         }
         registry.makeGauge(name: "astralisd_items", help: "Pipeline items").set(Double(counts.items))
+    }
+
+    // MARK: AI router
+
+    static let aiBuckets: [Duration] = [.milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)]
+
+    var aiObserver: AIRouterObserver {
+        AIRouterObserver(
+            outcome: { [self] outcome in
+                registry.makeCounter(name: "astralisd_ai_classifications_total", labels: [("outcome", outcome)], help: "AI router classifications by outcome (accepted, cached, low-confidence, none-fits, invalid-output, refusal, truncated, unknown-destination, error, rate-limited)").increment()
+            },
+            tokens: { [self] prompt, completion in
+                registry.makeCounter(name: "astralisd_ai_tokens_total", labels: [("kind", "prompt")], help: "Tokens the AI router's model reported, by kind").increment(by: Int64(prompt))
+                registry.makeCounter(name: "astralisd_ai_tokens_total", labels: [("kind", "completion")], help: "Tokens the AI router's model reported, by kind").increment(by: Int64(completion))
+            },
+            latency: { [self] seconds in
+                registry.makeDurationHistogram(name: "astralisd_ai_duration_seconds", labels: [], buckets: Self.aiBuckets, help: "Time one AI classification took, retries included").record(.milliseconds(Int64(seconds * 1000)))
+            }
+        )
     }
 
     func configReload(success: Bool) {

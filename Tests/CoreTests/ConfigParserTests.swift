@@ -173,4 +173,30 @@ struct ConfigParserTests {
         after.logLevel = "debug"
         #expect(after.restartOnlyDifferences(from: before) == ["listen.admin", "workers.concurrency"])
     }
+
+    @Test func rulesFileWebhooksAndAI() throws {
+        var text = Self.valid.replacingOccurrences(of: #""state_dir": "./var","#, with: #""state_dir": "./var", "rules_file": "rules.json", "ai": {"base_url": "http://127.0.0.1:8000/v1", "model": "local-7b", "api_key": {"env": "OPENAI_API_KEY"}, "timeout_seconds": 5, "max_input_chars": 2000, "max_attempts": 2},"#)
+        text = text.replacingOccurrences(of: #""id": "demo", "name": "Demo","#, with: #""id": "demo", "name": "Demo", "outbound_webhooks": [{"id": "erp", "url": "https://erp.example/in"}],"#)
+        let config = try parse(text)
+        #expect(config.rulesFile == "rules.json")
+        #expect(config.organizations.first?.outboundWebhooks == [OutboundWebhook(id: "erp", url: "https://erp.example/in")])
+        let ai = try #require(config.ai)
+        #expect(ai.baseURL == "http://127.0.0.1:8000/v1" && ai.model == "local-7b" && ai.apiKey == .env("OPENAI_API_KEY"))
+        #expect(ai.timeout == 5 && ai.maxInputCharacters == 2000 && ai.retry.maxAttempts == 2)
+        #expect(try parse(Self.valid).ai == nil)
+    }
+
+    @Test func aiAndWebhookErrors() {
+        var text = Self.valid.replacingOccurrences(of: #""state_dir": "./var","#, with: #""state_dir": "./var", "rules_file": "", "ai": {"base_url": "ftp://x", "api_key": {"env": ""}, "max_attempts": 0},"#)
+        text = text.replacingOccurrences(of: #""id": "demo", "name": "Demo","#, with: #""id": "demo", "name": "Demo", "outbound_webhooks": [{"id": "erp", "url": "erp.example"}, {"id": "erp", "url": "https://x"}],"#)
+        #expect(issues(text) == [
+            "rules_file: expected a file path, got an empty string",
+            #"ai.base_url: expected an http:// or https:// URL such as https://api.openai.com/v1, got "ftp://x""#,
+            "ai.model: missing; expected a string",
+            #"ai.api_key: expected exactly one of {"env": NAME}, {"file": PATH}, {"credential": NAME}, {"value": SECRET} with a non-empty string"#,
+            "ai.max_attempts: expected an integer in 1...10, got 0",
+            #"organizations[0].outbound_webhooks[0].url: expected an http:// or https:// URL, got "erp.example""#,
+            #"organizations[0].outbound_webhooks[1].id: duplicate outbound webhook id "erp""#,
+        ])
+    }
 }

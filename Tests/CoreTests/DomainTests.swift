@@ -61,4 +61,24 @@ struct DomainTests {
     @Test func priorityOrder() {
         #expect(Priority.low < Priority.normal && Priority.high < Priority.urgent)
     }
+
+    /// Decisions are stored as JSON on the intake; rows written before follow-ups and structured
+    /// traces existed must still load.
+    @Test func decisionsStoredByEarlierVersionsDecode() throws {
+        let old = #"{"outcome":"route","route":{"pipeline":"sales","stage":"new","priority":"normal","tags":[],"titleTemplate":"{{source}}"},"decidedBy":"default-route","trace":["source contact-form has no route of its own"]}"#
+        let decision = try JSONDecoder().decode(Decision.self, from: Data(old.utf8))
+        #expect(decision.route?.pipeline == "sales")
+        #expect(decision.trace == ["source contact-form has no route of its own"])
+        #expect(decision.followUps.isEmpty && decision.rules.isEmpty && decision.ai == nil)
+    }
+
+    @Test func decisionWithFollowUpsRoundTrips() throws {
+        let decision = Decision(
+            outcome: .route, route: Route(pipeline: "finance", stage: "payable", titleTemplate: "t"), decidedBy: "rule:invoices", trace: ["x"],
+            followUps: FollowUps(replies: [ReplyRequest(template: "ack", subjectTemplate: "Re", bodyTemplate: "Thanks", rule: "invoices")], forwards: [ForwardRequest(webhook: "erp", rule: "invoices")], mailbox: MailboxRequest(moveTo: "Done", addFlags: [], rule: "invoices")),
+            rules: [RuleTrace(rule: "invoices", pointer: "/rules/0", matched: true, conditions: [ConditionTrace(pointer: "/rules/0/when", field: "subject", op: "contains", expected: "invoice", actual: ["Invoice 1"], result: true)], effects: ["route"])]
+        )
+        let decoded = try JSONDecoder().decode(Decision.self, from: JSONEncoder().encode(decision))
+        #expect(decoded == decision)
+    }
 }

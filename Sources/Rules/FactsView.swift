@@ -1,0 +1,158 @@
+import Core
+import Foundation
+
+/// One value a field had for an intake.
+enum FieldValue {
+    case string(String)
+    case number(Double)
+    case date(Date)
+    case bool(Bool)
+
+    var text: String {
+        switch self {
+        case .string(let text): return text
+        case .number(let number): return number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
+        case .date(let date): return date.formatted(.iso8601)
+        case .bool(let flag): return flag ? "true" : "false"
+        }
+    }
+
+    var number: Double? {
+        switch self {
+        case .number(let number): return number
+        case .string(let text): return Double(text.trimmingCharacters(in: .whitespaces))
+        default: return nil
+        }
+    }
+}
+
+/// Facts as conditions read them, for one evaluation. Values that several conditions use (the
+/// lower-cased body, the address lists) are computed once per intake, not once per condition.
+/// Not shared between threads: one view per decision.
+final class FactsView {
+    let facts: Facts
+    private var cache: [FieldRef: [FieldValue]] = [:]
+    private var lowered: [FieldRef: [String]] = [:]
+
+    init(_ facts: Facts) {
+        self.facts = facts
+    }
+
+    func values(_ field: FieldRef, calendar: Calendar) -> [FieldValue] {
+        switch field {
+        // Time fields depend on the condition's time zone, so they are not cached by field.
+        case .timeHour: return [.number(Double(calendar.component(.hour, from: facts.receivedAt)))]
+        case .timeOfDay:
+            let parts = calendar.dateComponents([.hour, .minute], from: facts.receivedAt)
+            return [.number(Double((parts.hour ?? 0) * 60 + (parts.minute ?? 0)))]
+        case .weekday:
+            // Calendar weekdays are 1 = Sunday ... 7 = Saturday.
+            let index = (calendar.component(.weekday, from: facts.receivedAt) + 5) % 7
+            return [.string(RuleLoader.weekdays[index])]
+        default: break
+        }
+        if let cached = cache[field] { return cached }
+        let computed = compute(field)
+        cache[field] = computed
+        return computed
+    }
+
+    /// String forms, lower-cased, for case-insensitive comparisons.
+    func loweredStrings(_ field: FieldRef, calendar: Calendar) -> [String] {
+        if let cached = lowered[field] { return cached }
+        let computed = values(field, calendar: calendar).map { $0.text.lowercased() }
+        switch field {
+        case .timeHour, .timeOfDay, .weekday: break
+        default: lowered[field] = computed
+        }
+        return computed
+    }
+
+    private func compute(_ field: FieldRef) -> [FieldValue] {
+        let message = facts.message
+        switch field {
+        case .source: return [.string(facts.source)]
+        case .sourceKind: return [.string(facts.sourceKind.rawValue)]
+        case .organization: return [.string(facts.organization)]
+        case .subject: return (facts.subject ?? message?.subject).map { [.string($0)] } ?? []
+        case .body: return (facts.text ?? message?.text).map { [.string($0)] } ?? []
+        case .address(let list, let part):
+            return addresses(list).compactMap { address -> FieldValue? in
+                switch part {
+                case .address: return address.address.isEmpty ? nil : .string(address.address)
+                case .domain: return address.domain.isEmpty ? nil : .string(address.domain)
+                case .name: return address.name.map { .string($0) }
+                }
+            }
+        case .header(let name): return message?.headerValues(name).map { .string($0) } ?? []
+        case .attachmentFilename: return attachments.map { .string($0.filename) }
+        case .attachmentType: return attachments.map { .string($0.type) }
+        case .attachmentCount: return [.number(Double(attachments.count))]
+        case .documentKind: return facts.documents.compactMap { $0.kind.map { .string($0) } }
+        case .documentFilename: return facts.documents.map { .string($0.filename) }
+        case .documentType: return facts.documents.map { .string($0.declaredType) }
+        case .documentText: return facts.documents.compactMap { $0.text.map { .string($0) } }
+        case .documentCount: return [.number(Double(facts.documents.count))]
+        case .documentField(let path): return facts.documents.flatMap { document in document.fields.map { Self.leaves(at: path, in: $0) } ?? [] }
+        case .payload(let path): return Self.leaves(at: path, in: facts.payload)
+        case .receivedAt: return [.date(facts.receivedAt)]
+        case .messageDate: return message?.date.map { [.date($0)] } ?? []
+        case .timeHour, .timeOfDay, .weekday: return []
+        }
+    }
+
+    private var attachments: [(filename: String, type: String)] {
+        if let message = facts.message {
+            return message.attachments.map { ($0.filename, $0.declaredType) }
+        }
+        // Webhooks carry their uploaded files as documents.
+        return facts.documents.map { ($0.filename, $0.declaredType) }
+    }
+
+    private func addresses(_ list: AddressList) -> [MailAddress] {
+        if let message = facts.message {
+            switch list {
+            case .from: if !message.from.isEmpty { return message.from }
+            case .to: return message.to
+            case .cc: return message.cc
+            case .replyTo: return message.replyTo
+            }
+        }
+        // Webhooks: the form's sender field (`email`, `from`...) chosen by FactsBuilder.
+        guard list == .from, let from = facts.from, !from.isEmpty else { return [] }
+        if let open = from.lastIndex(of: "<"), let close = from.lastIndex(of: ">"), open < close {
+            let name = from[..<open].trimmingCharacters(in: CharacterSet(charactersIn: " \""))
+            return [MailAddress(name: name.isEmpty ? nil : name, address: String(from[from.index(after: open)..<close]))]
+        }
+        return [MailAddress(address: from.trimmingCharacters(in: .whitespaces))]
+    }
+
+    /// Leaves of `value` at `path`; an array at the end contributes each element.
+    static func leaves(at path: [PathSegment], in value: JSONValue) -> [FieldValue] {
+        var node = value
+        for segment in path {
+            switch (segment, node) {
+            case (.key(let key), .object(let object)):
+                guard let next = object[key] else { return [] }
+                node = next
+            case (.index(let index), .array(let array)):
+                guard array.indices.contains(index) else { return [] }
+                node = array[index]
+            default:
+                return []
+            }
+        }
+        if case .array(let elements) = node { return elements.compactMap(leaf) }
+        return leaf(node).map { [$0] } ?? []
+    }
+
+    private static func leaf(_ value: JSONValue) -> FieldValue? {
+        switch value {
+        case .null: return nil
+        case .bool(let flag): return .bool(flag)
+        case .number(let number): return .number(number)
+        case .string(let text): return .string(text)
+        case .array, .object: return .string(value.displayText)
+        }
+    }
+}

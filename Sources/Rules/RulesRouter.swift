@@ -1,0 +1,97 @@
+public import Core
+
+/// Asks a model to choose among a rule's candidate destinations. Implementations never throw:
+/// every failure comes back as a classification without a usable destination, so the rule's
+/// fallback applies.
+public protocol RouteClassifier: Sendable {
+    func classify(_ facts: Facts, ask: AskAI, rule: String) async -> Classification
+}
+
+/// A model's answer after local validation.
+public struct Classification: Sendable {
+    /// A candidate pipeline id, or nil when the answer cannot be used (the trace says why).
+    public var destination: String?
+    public var trace: AITrace
+
+    public init(destination: String?, trace: AITrace) {
+        self.destination = destination
+        self.trace = trace
+    }
+}
+
+/// Routes with a rules file: the organization's rules decide; an intake no rule routes takes its
+/// source's route or its organization's default route, as without rules.
+public struct RulesRouter: IntakeRouter {
+    public let rules: RuleSet
+    private let fallback: DefaultRouter
+    private let classifier: (any RouteClassifier)?
+
+    public init(rules: RuleSet, config: DaemonConfig, classifier: (any RouteClassifier)? = nil) {
+        self.rules = rules
+        self.fallback = DefaultRouter(config: config)
+        self.classifier = classifier
+    }
+
+    public func decide(_ facts: Facts) async throws -> Decision {
+        let evaluation = rules.evaluate(facts)
+        switch evaluation.destination {
+        case nil:
+            let base = try await fallback.decide(facts)
+            return Decision(
+                outcome: base.outcome, route: base.route, decidedBy: base.decidedBy,
+                trace: evaluation.trace + ["no rule chose a destination"] + base.trace,
+                followUps: evaluation.followUps, rules: evaluation.rules
+            )
+        case .route(let route, let rule)?:
+            return Decision(
+                outcome: .route, route: route, decidedBy: "rule:\(rule)", trace: evaluation.trace,
+                followUps: evaluation.followUps, rules: evaluation.rules
+            )
+        case .ignore(let reason, let rule)?:
+            return Decision(
+                outcome: .ignore, route: nil, decidedBy: "rule:\(rule)",
+                trace: evaluation.trace + ["ignored" + (reason.map { ": \($0)" } ?? "")],
+                followUps: evaluation.followUps, rules: evaluation.rules
+            )
+        case .askAI(let ask, let rule)?:
+            return await askAI(ask, rule: rule, facts: facts, evaluation: evaluation)
+        }
+    }
+
+    private func askAI(_ ask: AskAI, rule: String, facts: Facts, evaluation: RuleEvaluation) async -> Decision {
+        var trace = evaluation.trace
+        var aiTrace: AITrace?
+        if let classifier {
+            let answer = await classifier.classify(facts, ask: ask, rule: rule)
+            aiTrace = answer.trace
+            // Checked again here, whatever the classifier did: only a candidate named in the rule
+            // with enough confidence becomes a route.
+            if let destination = answer.destination,
+               let candidate = ask.candidates.first(where: { $0.route.pipeline == destination }),
+               let confidence = answer.trace.confidence, confidence >= ask.minimumConfidence {
+                trace.append("AI router chose \(destination) with confidence \(confidence) (model \(answer.trace.model))")
+                return Decision(
+                    outcome: .route, route: candidate.route, decidedBy: "ai", trace: trace,
+                    followUps: evaluation.followUps, rules: evaluation.rules, ai: aiTrace
+                )
+            }
+            trace.append("AI router answer not used (\(answer.trace.outcome)); fallback of rule \(rule) applies")
+        } else {
+            trace.append("no AI router is configured; fallback of rule \(rule) applies")
+        }
+        switch ask.fallback {
+        case .route(let route):
+            trace.append("fallback route to \(route.pipeline)/\(route.stage)")
+            return Decision(
+                outcome: .route, route: route, decidedBy: "ai-fallback:\(rule)", trace: trace,
+                followUps: evaluation.followUps, rules: evaluation.rules, ai: aiTrace
+            )
+        case .review:
+            trace.append("held for human review")
+            return Decision(
+                outcome: .review, route: nil, decidedBy: "ai-fallback:\(rule)", trace: trace,
+                followUps: evaluation.followUps, rules: evaluation.rules, ai: aiTrace
+            )
+        }
+    }
+}
