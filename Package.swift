@@ -39,16 +39,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // Webhook ingress (signatures, limits, idempotency, body decoding); later IMAP and documents.
+        // libetpan (IMAP) with GnuTLS for certificate checks. Linked through the module map: the
+        // Debian libetpan.pc carries build-only flags (-specs=...no-pie-link.specs) swiftc rejects.
+        .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
+        // Webhook ingress (signatures, limits, idempotency, body decoding), IMAP mailboxes; later documents.
         .target(
             name: "Inbound",
             dependencies: [
-                "Core",
+                "Core", "CEtpan",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Routing: today the configured default route; the rules engine and AI router later.
@@ -119,7 +124,7 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
