@@ -109,6 +109,9 @@ final class DaemonApp: Sendable {
     func makeMailboxPollers() -> [MailboxPoller] {
         let resolver = SecretResolver(environment: environment)
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "m").suffix(6))"
+        // Test hook: process tests restart a killed daemon and should not wait a minute for the
+        // dead process's folder lease to expire.
+        let lease = environment["ASTRALISD_TEST_MAILBOX_LEASE_SECONDS"].flatMap(Double.init).map { max(1, $0) } ?? 60
         var pollers: [MailboxPoller] = []
         for source in config.sources {
             guard let imap = source.imap else { continue }
@@ -116,7 +119,8 @@ final class DaemonApp: Sendable {
             for folder in imap.folders {
                 pollers.append(MailboxPoller(
                     source: source, settings: imap, folder: folder, store: store, committer: committer, health: mailboxes,
-                    observer: metrics.mailboxObserver, owner: owner, secret: { try resolver.resolve(ref) }, logger: logger))
+                    observer: metrics.mailboxObserver, owner: owner, secret: { try resolver.resolve(ref) }, logger: logger,
+                    leaseDuration: lease))
             }
         }
         return pollers
