@@ -4,17 +4,25 @@ import Synchronization
 import Glibc
 #endif
 
-/// A one-connection IMAP imitation on 127.0.0.1 that offers no STARTTLS: enough for the client to
-/// greet it, ask for capabilities and (correctly) give up. Records whether LOGIN ever arrived.
+/// A small IMAP imitation on 127.0.0.1 that offers no STARTTLS: enough for the client to greet it,
+/// ask for capabilities and (correctly) give up, or — on a loopback test with `tls: none` — to
+/// accept `AUTHENTICATE XOAUTH2`. Records the authentication lines it received. `silent` accepts
+/// connections and never says a word (a hung server).
 final class FakeIMAPServer: Sendable {
     let port: Int
     private let listener: Int32
-    private let login = Atomic<Bool>(false)
-    var sawLogin: Bool { login.load(ordering: .relaxed) }
+    private let silent: Bool
+    private let capabilities: String
+    private let authentications = Mutex<[String]>([])
+    var sawLogin: Bool { !authentications.withLock { $0 }.isEmpty }
+    /// The arguments of every LOGIN / AUTHENTICATE command, in order.
+    var authLines: [String] { authentications.withLock { $0 } }
 
     struct Failure: Error {}
 
-    init() throws {
+    init(silent: Bool = false, capabilities: String = "IMAP4rev1 AUTH=PLAIN") throws {
+        self.silent = silent
+        self.capabilities = capabilities
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure() }
         var address = sockaddr_in()
@@ -27,7 +35,13 @@ final class FakeIMAPServer: Sendable {
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         listener = fd
         port = Int(UInt16(bigEndian: address.sin_port))
-        let thread = Thread { [self] in serve() }
+        let thread = Thread { [self] in
+            while true {
+                let connection = accept(listener, nil, nil)
+                guard connection >= 0 else { return }
+                serve(connection)
+            }
+        }
         thread.start()
     }
 
@@ -36,11 +50,14 @@ final class FakeIMAPServer: Sendable {
         close(listener)
     }
 
-    private func serve() {
-        let connection = accept(listener, nil, nil)
-        guard connection >= 0 else { return }
+    private func serve(_ connection: Int32) {
         defer { close(connection) }
-        send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake server ready\r\n", to: connection)
+        if silent {
+            var byte: UInt8 = 0
+            _ = read(connection, &byte, 1)
+            return
+        }
+        send("* OK [CAPABILITY \(capabilities)] fake server ready\r\n", to: connection)
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
         while true {
@@ -56,10 +73,15 @@ final class FakeIMAPServer: Sendable {
                 let tag = parts[0]
                 switch parts[1].uppercased() {
                 case "CAPABILITY":
-                    send("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n\(tag) OK done\r\n", to: connection)
-                case "LOGIN", "AUTHENTICATE":
-                    login.store(true, ordering: .relaxed)
+                    send("* CAPABILITY \(capabilities)\r\n\(tag) OK done\r\n", to: connection)
+                case "LOGIN":
+                    authentications.withLock { $0.append(parts.dropFirst(2).joined(separator: " ")) }
                     send("\(tag) NO not here\r\n", to: connection)
+                case "AUTHENTICATE":
+                    authentications.withLock { $0.append(parts.dropFirst(2).joined(separator: " ")) }
+                    send("\(tag) OK authenticated\r\n", to: connection)
+                case "NOOP":
+                    send("\(tag) OK noop\r\n", to: connection)
                 case "LOGOUT":
                     send("* BYE\r\n\(tag) OK bye\r\n", to: connection)
                     return

@@ -3,6 +3,7 @@ import Foundation
 import Inbound
 import Logging
 import Storage
+import Synchronization
 import Testing
 
 /// Against the real Dovecot of `scripts/dovecot.sh`. Serialized: one test kicks the test user's
@@ -79,6 +80,41 @@ struct IMAPTests {
         #expect(error?.kind == .tls)
         #expect(error?.detail.contains("does not offer STARTTLS") == true)
         #expect(fake.sawLogin == false)
+        await client.shutdown()
+    }
+
+    @Test func xoauth2SendsTheBearerTokenAndRereadsItOnReconnect() async throws {
+        let fake = try FakeIMAPServer(capabilities: "IMAP4rev1 AUTH=XOAUTH2 SASL-IR")
+        defer { fake.stop() }
+        let settings = IMAPSourceSettings(
+            host: "127.0.0.1", port: fake.port, tls: .none, allowInsecure: true, username: "intake@example.com",
+            credential: .xoauth2(.file("/unused")))
+        let round = Atomic<Int>(0)
+        let client = IMAPClient(settings: settings, secret: { "token-\(round.add(1, ordering: .relaxed).newValue)" })
+        try await client.connect()
+        try await client.connect()
+        await client.shutdown()
+        let lines = fake.authLines
+        #expect(lines.count == 2)
+        let tokens = lines.compactMap { line -> String? in
+            guard let encoded = line.split(separator: " ").last, let data = Data(base64Encoded: String(encoded)) else { return nil }
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(lines.allSatisfy { $0.hasPrefix("XOAUTH2 ") })
+        #expect(tokens == ["user=intake@example.com\u{1}auth=Bearer token-1\u{1}\u{1}", "user=intake@example.com\u{1}auth=Bearer token-2\u{1}\u{1}"])
+    }
+
+    @Test func hungServerTimesOut() async throws {
+        let fake = try FakeIMAPServer(silent: true)
+        defer { fake.stop() }
+        var settings = try IMAPTestServer.require().settings(folder: "INBOX", tls: .starttls)
+        settings.port = fake.port
+        settings.timeout = 1
+        let client = IMAPClient(settings: settings, secret: { "secret" })
+        let started = ContinuousClock.now
+        let error = await #expect(throws: IMAPError.self) { try await client.connect() }
+        #expect(error?.kind == .connection)
+        #expect(ContinuousClock.now - started < .seconds(5))
         await client.shutdown()
     }
 
@@ -198,6 +234,42 @@ struct IMAPTests {
             try await admin.delete(folder: folder)
             await admin.shutdown()
         }
+    }
+
+    @Test func connectionsDroppedDuringSyncLoseNothingAndDoubleNothing() async throws {
+        let server = try IMAPTestServer.require()
+        let folder = uniqueFolder("drops")
+        let settings = server.settings(folder: folder, pollInterval: 1, idle: false, maxMessageBytes: 4 << 20)
+        let setup = try await server.client(settings)
+        try await setup.create(folder: folder)
+        let count = 15
+        // Large enough that a kick often lands inside a FETCH.
+        for index in 0..<count {
+            try await setup.append(testMessage("bulk \(index)", body: String(repeating: "line of text \(index)\r\n", count: 20_000)), to: folder)
+        }
+        await setup.shutdown()
+        let fixture = try PollerFixture()
+        defer { fixture.cleanup() }
+        let poller = fixture.poller(settings, folder: folder)
+        try await fixture.running(poller) {
+            for _ in 0..<20 {
+                try server.kick()
+                try await Task.sleep(for: .milliseconds(150))
+            }
+            try await fixture.expectEventually(30) {
+                try await fixture.store.sourceState(poller.stateKey)?.contains("\"lastUID\":\(count)") == true
+            }
+        }
+        #expect(try await fixture.intakeCount() == count)
+        let admin = try await server.client(settings)
+        _ = try await admin.select(folder)
+        for uid in UInt32(1)...UInt32(count) {
+            let seen = try await admin.hasFlag(uid: uid, "\\Seen")
+            #expect(seen == true, "uid \(uid)")
+        }
+        _ = try await admin.select("INBOX")
+        try await admin.delete(folder: folder)
+        await admin.shutdown()
     }
 
     @Test func uidValidityChangeIngestsNewMailOnly() async throws {
