@@ -117,6 +117,13 @@ service imap-login {
     ssl = yes
   }
 }
+# Tests log in with wrong passwords on purpose, from several suites at once: no growing
+# per-IP penalty (the fixed first-failure delay stays).
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 service stats {
   unix_listener stats-reader {
     mode = 0666

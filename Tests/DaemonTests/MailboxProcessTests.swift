@@ -9,6 +9,8 @@ import Glibc
 #endif
 
 /// The Dovecot of `scripts/dovecot.sh` (`ASTRALISD_TEST_IMAP_*`); required in CI, else skipped.
+/// These tests log in as the second test user: the Inbound suite kicks the first user's sessions
+/// and may run at the same time.
 struct TestMailServer {
     var port: Int
     var caFile: String
@@ -20,7 +22,7 @@ struct TestMailServer {
 
     static func require() throws -> TestMailServer {
         guard let port = environment["ASTRALISD_TEST_IMAP_PORT"].flatMap(Int.init), let caFile = environment["ASTRALISD_TEST_IMAP_CA_FILE"],
-              let user = environment["ASTRALISD_TEST_IMAP_USER"], let password = environment["ASTRALISD_TEST_IMAP_PASSWORD"] else {
+              let user = environment["ASTRALISD_TEST_IMAP_USER2"], let password = environment["ASTRALISD_TEST_IMAP_PASSWORD2"] else {
             throw HarnessError("ASTRALISD_TEST_IMAP_* is not set: run scripts/test.sh, or scripts/dovecot.sh start DIR and source DIR/env")
         }
         return TestMailServer(port: port, caFile: caFile, user: user, password: password)
