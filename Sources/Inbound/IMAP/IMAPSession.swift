@@ -49,6 +49,8 @@ final class IMAPSession {
     private let handle: UnsafeMutablePointer<mailimap>
     private let timeout: TimeInterval
     private(set) var connected = false
+    /// Between IDLE and DONE the server accepts nothing but DONE.
+    private var idling = false
 
     init(timeout: TimeInterval) throws {
         guard let handle = mailimap_new(0, nil) else { throw IMAPError(.connection, "setup", "out of memory") }
@@ -120,6 +122,10 @@ final class IMAPSession {
 
     func logout() {
         guard connected else { return }
+        if idling {
+            idling = false
+            _ = mailimap_idle_done(handle)
+        }
         connected = false
         _ = mailimap_logout(handle)
     }
@@ -216,6 +222,7 @@ final class IMAPSession {
 
     func idleStart() throws {
         try check(mailimap_idle(handle), "IDLE")
+        idling = true
     }
 
     /// Waits until the server says something during IDLE, `seconds` pass, or `stop` turns true.
@@ -238,6 +245,7 @@ final class IMAPSession {
     }
 
     func idleDone() throws {
+        idling = false
         try check(mailimap_idle_done(handle), "IDLE DONE")
     }
 
