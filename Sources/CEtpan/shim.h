@@ -154,11 +154,22 @@ static inline int cetpan_fetch_sizes(mailimap *session, uint32_t first, uint32_t
     return MAILIMAP_NO_ERROR;
 }
 
-/// UID FETCH uid BODY.PEEK[]: the whole message without setting \Seen. `*found` is 0 when the
-/// message is gone (expunged meanwhile).
-static inline int cetpan_fetch_body(mailimap *session, uint32_t uid, char **bytes, size_t *length, int *found) {
-    *bytes = NULL; *length = 0; *found = 0;
-    struct mailimap_set *set = mailimap_set_new_single(uid);
+/// A UID set of `count` single UIDs.
+static inline struct mailimap_set *cetpan_set(const uint32_t *uids, size_t count) {
+    struct mailimap_set *set = mailimap_set_new_empty();
+    if (set == NULL) return NULL;
+    for (size_t i = 0; i < count; i++) mailimap_set_add_single(set, uids[i]);
+    return set;
+}
+
+/// UID FETCH uids BODY.PEEK[]: whole messages without setting \Seen. The caller passes output
+/// arrays of `count` entries; `*found` says how many were filled (expunged messages are missing).
+/// Each `bodies[i]` is malloc'd and freed by the caller.
+static inline int cetpan_fetch_bodies(mailimap *session, const uint32_t *uids, size_t count,
+                                      uint32_t *found_uids, char **bodies, size_t *lengths, size_t *found) {
+    *found = 0;
+    struct mailimap_set *set = cetpan_set(uids, count);
+    if (set == NULL) return MAILIMAP_ERROR_MEMORY;
     struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty();
     mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
     mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
@@ -167,7 +178,7 @@ static inline int cetpan_fetch_body(mailimap *session, uint32_t uid, char **byte
     mailimap_fetch_type_free(type);
     mailimap_set_free(set);
     if (r != MAILIMAP_NO_ERROR) return r;
-    for (clistiter *it = clist_begin(result); it != NULL && !*found; it = clist_next(it)) {
+    for (clistiter *it = clist_begin(result); it != NULL && *found < count; it = clist_next(it)) {
         struct mailimap_msg_att *att = clist_content(it);
         uint32_t seen_uid = 0;
         struct mailimap_msg_att_body_section *body = NULL;
@@ -178,14 +189,17 @@ static inline int cetpan_fetch_body(mailimap *session, uint32_t uid, char **byte
             if (s->att_type == MAILIMAP_MSG_ATT_UID) seen_uid = s->att_data.att_uid;
             else if (s->att_type == MAILIMAP_MSG_ATT_BODY_SECTION) body = s->att_data.att_body_section;
         }
-        if (seen_uid == uid && body != NULL) {
-            size_t n = body->sec_body_part ? body->sec_length : 0;
-            *bytes = malloc(n ? n : 1);
-            if (*bytes == NULL) { mailimap_fetch_list_free(result); return MAILIMAP_ERROR_MEMORY; }
-            if (n) memcpy(*bytes, body->sec_body_part, n);
-            *length = n;
-            *found = 1;
-        }
+        int wanted = 0;
+        for (size_t k = 0; k < count; k++) if (uids[k] == seen_uid) wanted = 1;
+        if (!wanted || seen_uid == 0 || body == NULL) continue;
+        size_t n = body->sec_body_part ? body->sec_length : 0;
+        char *copy = malloc(n ? n : 1);
+        if (copy == NULL) { mailimap_fetch_list_free(result); return MAILIMAP_ERROR_MEMORY; }
+        if (n) memcpy(copy, body->sec_body_part, n);
+        found_uids[*found] = seen_uid;
+        bodies[*found] = copy;
+        lengths[*found] = n;
+        (*found)++;
     }
     mailimap_fetch_list_free(result);
     return MAILIMAP_NO_ERROR;
@@ -201,37 +215,40 @@ static inline struct mailimap_flag *cetpan_flag(const char *name) {
     return copy ? mailimap_flag_new_flag_keyword(copy) : NULL;
 }
 
-/// UID STORE uid +FLAGS.SILENT (flag).
-static inline int cetpan_add_flag(mailimap *session, uint32_t uid, const char *name) {
+/// UID STORE uids +FLAGS.SILENT (flag).
+static inline int cetpan_add_flag(mailimap *session, const uint32_t *uids, size_t count, const char *name) {
     struct mailimap_flag *flag = cetpan_flag(name);
     if (flag == NULL) return MAILIMAP_ERROR_MEMORY;
     struct mailimap_flag_list *list = mailimap_flag_list_new_empty();
     mailimap_flag_list_add(list, flag);
     struct mailimap_store_att_flags *att = mailimap_store_att_flags_new_add_flags_silent(list);
-    struct mailimap_set *set = mailimap_set_new_single(uid);
-    int r = mailimap_uid_store(session, set, att);
+    struct mailimap_set *set = cetpan_set(uids, count);
+    int r = set ? mailimap_uid_store(session, set, att) : MAILIMAP_ERROR_MEMORY;
     mailimap_store_att_flags_free(att);
-    mailimap_set_free(set);
+    if (set) mailimap_set_free(set);
     return r;
 }
 
-static inline int cetpan_uid_move(mailimap *session, uint32_t uid, const char *folder) {
-    struct mailimap_set *set = mailimap_set_new_single(uid);
+static inline int cetpan_uid_move(mailimap *session, const uint32_t *uids, size_t count, const char *folder) {
+    struct mailimap_set *set = cetpan_set(uids, count);
+    if (set == NULL) return MAILIMAP_ERROR_MEMORY;
     int r = mailimap_uid_move(session, set, folder);
     mailimap_set_free(set);
     return r;
 }
 
-static inline int cetpan_uid_copy(mailimap *session, uint32_t uid, const char *folder) {
-    struct mailimap_set *set = mailimap_set_new_single(uid);
+static inline int cetpan_uid_copy(mailimap *session, const uint32_t *uids, size_t count, const char *folder) {
+    struct mailimap_set *set = cetpan_set(uids, count);
+    if (set == NULL) return MAILIMAP_ERROR_MEMORY;
     int r = mailimap_uid_copy(session, set, folder);
     mailimap_set_free(set);
     return r;
 }
 
-/// UID EXPUNGE uid (UIDPLUS): removes only this message, not others marked \Deleted by someone else.
-static inline int cetpan_uid_expunge(mailimap *session, uint32_t uid) {
-    struct mailimap_set *set = mailimap_set_new_single(uid);
+/// UID EXPUNGE uids (UIDPLUS): removes only these messages, not others marked \Deleted by someone else.
+static inline int cetpan_uid_expunge(mailimap *session, const uint32_t *uids, size_t count) {
+    struct mailimap_set *set = cetpan_set(uids, count);
+    if (set == NULL) return MAILIMAP_ERROR_MEMORY;
     int r = mailimap_uid_expunge(session, set);
     mailimap_set_free(set);
     return r;

@@ -119,11 +119,16 @@ public final class IMAPClient: @unchecked Sendable {
 
     /// The raw message via `BODY.PEEK[]` (the message stays unread); nil when it was expunged.
     public func body(uid: UInt32) async throws -> Data? {
-        try await withSession("UID FETCH") { try $0.body(uid: uid) }
+        try await bodies(uids: [uid])[uid]
+    }
+
+    /// Several raw messages in one `UID FETCH ... BODY.PEEK[]`, keyed by UID; expunged ones are missing.
+    public func bodies(uids: [UInt32]) async throws -> [UInt32: Data] {
+        try await withSession("UID FETCH") { try $0.bodies(uids: uids) }
     }
 
     public func addFlag(uid: UInt32, _ flag: String) async throws {
-        try await withSession("UID STORE") { try $0.addFlag(uid: uid, flag) }
+        try await withSession("UID STORE") { try $0.addFlag(uids: [uid], flag) }
     }
 
     public func hasFlag(uid: UInt32, _ flag: String) async throws -> Bool? {
@@ -131,23 +136,26 @@ public final class IMAPClient: @unchecked Sendable {
     }
 
     public func move(uid: UInt32, to folder: String) async throws {
-        try await withSession("UID MOVE") { try $0.move(uid: uid, to: folder) }
+        try await withSession("UID MOVE") { try $0.move(uids: [uid], to: folder) }
     }
 
     public func delete(uid: UInt32) async throws {
-        try await withSession("UID EXPUNGE") { try $0.delete(uid: uid) }
+        try await withSession("UID EXPUNGE") { try $0.delete(uids: [uid]) }
     }
 
     public func append(_ message: Data, to folder: String) async throws {
         try await withSession("APPEND") { try $0.append(message, to: folder) }
     }
 
-    /// Applies `action` to the message.
-    public func apply(_ action: IMAPProcessedAction, uid: UInt32) async throws {
-        switch action {
-        case .flag(let flag): try await addFlag(uid: uid, flag)
-        case .move(let folder): try await move(uid: uid, to: folder)
-        case .delete: try await delete(uid: uid)
+    /// Applies `action` to the messages, in one command (two or three for delete / move without MOVE).
+    public func apply(_ action: IMAPProcessedAction, uids: [UInt32]) async throws {
+        guard !uids.isEmpty else { return }
+        try await withSession("processed action") { session in
+            switch action {
+            case .flag(let flag): try session.addFlag(uids: uids, flag)
+            case .move(let folder): try session.move(uids: uids, to: folder)
+            case .delete: try session.delete(uids: uids)
+            }
         }
     }
 

@@ -168,19 +168,27 @@ final class IMAPSession {
         return (0..<count).map { (uids[$0], Int(sizes[$0])) }.sorted { $0.uid < $1.uid }
     }
 
-    /// The whole message by `BODY.PEEK[]` (never sets `\Seen`); nil when it is gone.
-    func body(uid: UInt32) throws -> Data? {
-        var bytes: UnsafeMutablePointer<CChar>?
-        var length = 0
-        var found: Int32 = 0
-        try check(cetpan_fetch_body(handle, uid, &bytes, &length, &found), "UID FETCH (BODY.PEEK[])")
-        defer { free(bytes) }
-        guard found != 0, let bytes else { return nil }
-        return Data(bytes: bytes, count: length)
+    /// Whole messages by `BODY.PEEK[]` (never sets `\Seen`), keyed by UID; expunged ones are missing.
+    func bodies(uids: [UInt32]) throws -> [UInt32: Data] {
+        guard !uids.isEmpty else { return [:] }
+        var foundUIDs = [UInt32](repeating: 0, count: uids.count)
+        var bodies = [UnsafeMutablePointer<CChar>?](repeating: nil, count: uids.count)
+        var lengths = [Int](repeating: 0, count: uids.count)
+        var found = 0
+        let code = cetpan_fetch_bodies(handle, uids, uids.count, &foundUIDs, &bodies, &lengths, &found)
+        defer { for body in bodies { free(body) } }
+        try check(code, "UID FETCH (BODY.PEEK[])")
+        var result: [UInt32: Data] = [:]
+        for index in 0..<min(found, uids.count) {
+            guard let body = bodies[index] else { continue }
+            result[foundUIDs[index]] = Data(bytes: body, count: lengths[index])
+        }
+        return result
     }
 
-    func addFlag(uid: UInt32, _ flag: String) throws {
-        try check(cetpan_add_flag(handle, uid, flag), "UID STORE +FLAGS")
+    func addFlag(uids: [UInt32], _ flag: String) throws {
+        guard !uids.isEmpty else { return }
+        try check(cetpan_add_flag(handle, uids, uids.count, flag), "UID STORE +FLAGS")
     }
 
     /// Whether the message carries `flag`; nil when it is gone.
@@ -192,20 +200,22 @@ final class IMAPSession {
     }
 
     /// UID MOVE, or COPY + `\Deleted` + expunge on servers without MOVE.
-    func move(uid: UInt32, to folder: String) throws {
+    func move(uids: [UInt32], to folder: String) throws {
+        guard !uids.isEmpty else { return }
         if has("MOVE") {
-            try check(cetpan_uid_move(handle, uid, folder), "UID MOVE")
+            try check(cetpan_uid_move(handle, uids, uids.count, folder), "UID MOVE")
         } else {
-            try check(cetpan_uid_copy(handle, uid, folder), "UID COPY")
-            try delete(uid: uid)
+            try check(cetpan_uid_copy(handle, uids, uids.count, folder), "UID COPY")
+            try delete(uids: uids)
         }
     }
 
-    /// `\Deleted`, then UID EXPUNGE of this message alone (UIDPLUS) or EXPUNGE.
-    func delete(uid: UInt32) throws {
-        try addFlag(uid: uid, "\\Deleted")
+    /// `\Deleted`, then UID EXPUNGE of these messages alone (UIDPLUS) or EXPUNGE.
+    func delete(uids: [UInt32]) throws {
+        guard !uids.isEmpty else { return }
+        try addFlag(uids: uids, "\\Deleted")
         if has("UIDPLUS") {
-            try check(cetpan_uid_expunge(handle, uid), "UID EXPUNGE")
+            try check(cetpan_uid_expunge(handle, uids, uids.count), "UID EXPUNGE")
         } else {
             try check(mailimap_expunge(handle), "EXPUNGE")
         }

@@ -5,10 +5,11 @@ public import ServiceLifecycle
 
 /// Watches one folder of one IMAP account and turns each new message into exactly one intake.
 ///
-/// Per message, in this order: `UID FETCH BODY.PEEK[]` (nothing marked read) → the intake is
-/// committed durably (`IntakeCommitter.submit`, dedupe key `imap:{source}:{folder}:{UIDVALIDITY}:{UID}`)
-/// → the processed action (flag / move / delete) → the folder's progress (highest processed UID)
-/// is advanced in the store. A crash or error between any two steps repeats the later steps on the
+/// Per batch of new messages (up to 32, oldest first), in this order: `UID FETCH BODY.PEEK[]`
+/// (nothing marked read) → the intakes are committed durably (`IntakeCommitter.submit`, dedupe
+/// key `imap:{source}:{folder}:{UIDVALIDITY}:{UID}`, one group commit) → the processed action
+/// (flag / move / delete) for the batch → the folder's progress (highest processed UID) is
+/// advanced in the store. A crash or error between any two steps repeats the later steps on the
 /// next sync and the intake dedupes, so the item exists once and the action is applied.
 ///
 /// When the folder's UIDVALIDITY changes every message is new by UID; each one is first looked up
@@ -190,8 +191,10 @@ public struct MailboxPoller: Service {
         if progress == nil { try await save(state) }
 
         let messages = try await client.messages(after: state.lastUID)
-        for message in messages {
+        var next = messages.startIndex
+        while next < messages.endIndex {
             try await renew(&lease)
+            let message = messages[next]
             if message.size > settings.maxMessageBytes {
                 let reason = "message is \(message.size) bytes, above max_message_bytes \(settings.maxMessageBytes); left on the server unprocessed"
                 logger.warning("Mailbox message skipped", metadata: [
@@ -203,22 +206,26 @@ public struct MailboxPoller: Service {
                 try await save(state)
                 health.update(source: source.id, folder: folder) { $0.skipped += 1 }
                 observer.message(source.id, folder, "skipped_too_large")
+                next += 1
                 continue
             }
-            guard let raw = try await client.body(uid: message.uid) else {
-                // Expunged by someone else between the listing and the fetch.
-                state.lastUID = message.uid
+            // A batch: consecutive messages that are not skipped, bounded in count and bytes.
+            var batch: [MessageSize] = []
+            var bytes = 0
+            while next < messages.endIndex, batch.count < Self.batchMessages {
+                let candidate = messages[next]
+                guard candidate.size <= settings.maxMessageBytes else { break }
+                if !batch.isEmpty && bytes + candidate.size > Self.batchBytes { break }
+                batch.append(candidate)
+                bytes += candidate.size
+                next += 1
+            }
+            try await take(batch, client: client, uidValidity: selected.uidValidity)
+            // Moves forward only once every message of the batch is durable and acknowledged.
+            if let last = batch.last {
+                state.lastUID = last.uid
                 try await save(state)
-                continue
             }
-            CrashPoint.reached(CrashPoint.afterIMAPFetch)
-            let outcome = try await ingest(raw, uid: message.uid, uidValidity: selected.uidValidity)
-            CrashPoint.reached(CrashPoint.afterIMAPIntake)
-            try await client.apply(settings.processed, uid: message.uid)
-            CrashPoint.reached(CrashPoint.afterIMAPAction)
-            state.lastUID = message.uid
-            try await save(state)
-            observer.message(source.id, folder, outcome)
         }
         let now = Date()
         var recovered = false
@@ -232,16 +239,58 @@ public struct MailboxPoller: Service {
         if recovered { logger.notice("Mailbox synced again after failures") }
     }
 
-    /// Makes the message durable as an intake (or finds it was already); `ingested` or `duplicate`.
-    private func ingest(_ raw: Data, uid: UInt32, uidValidity: UInt32) async throws -> String {
-        let fingerprint = MailFingerprint.make(raw)
-        let dedupeKey = "imap:\(source.id):\(folder):\(uidValidity):\(uid)"
-        if let known = try await store.intake(organization: source.organization, mailFingerprint: fingerprint), known.dedupeKey != dedupeKey {
-            logger.info("Mailbox message already ingested under another UID", metadata: [
-                "imap.uid": "\(uid)", "intake.id": "\(known.id)",
-            ])
-            return "duplicate"
+    /// Most messages fetched, committed and acknowledged together: one FETCH, one group commit,
+    /// one STORE/MOVE per batch instead of one each.
+    static let batchMessages = 32
+    /// Most bytes fetched in one batch (one message above it still goes alone).
+    static let batchBytes = 32 << 20
+
+    /// Fetch → durable intakes → processed action, for one batch of UIDs.
+    private func take(_ batch: [MessageSize], client: IMAPClient, uidValidity: UInt32) async throws {
+        let bodies = try await client.bodies(uids: batch.map(\.uid))
+        CrashPoint.reached(CrashPoint.afterIMAPFetch)
+        // Known by fingerprint (seen under another UID: before a UIDVALIDITY change, or twice in
+        // this batch) → acknowledged, not ingested again.
+        var toSubmit: [(uid: UInt32, raw: Data, fingerprint: String)] = []
+        var outcomes: [String] = []
+        var seen = Set<String>()
+        for message in batch {
+            guard let raw = bodies[message.uid] else { continue } // expunged meanwhile
+            let fingerprint = MailFingerprint.make(raw)
+            let dedupeKey = Self.dedupeKey(source: source.id, folder: folder, uidValidity: uidValidity, uid: message.uid)
+            if !seen.insert(fingerprint).inserted {
+                outcomes.append("duplicate")
+                continue
+            }
+            if let known = try await store.intake(organization: source.organization, mailFingerprint: fingerprint), known.dedupeKey != dedupeKey {
+                logger.info("Mailbox message already ingested under another UID", metadata: ["imap.uid": "\(message.uid)", "intake.id": "\(known.id)"])
+                outcomes.append("duplicate")
+                continue
+            }
+            toSubmit.append((message.uid, raw, fingerprint))
         }
+        // Submitted together, so the committer writes them in one transaction.
+        let submitted = try await withThrowingTaskGroup(of: String.self) { group in
+            for item in toSubmit {
+                group.addTask { try await ingest(item.raw, uid: item.uid, uidValidity: uidValidity, fingerprint: item.fingerprint) }
+            }
+            var results: [String] = []
+            for try await outcome in group { results.append(outcome) }
+            return results
+        }
+        outcomes += submitted
+        CrashPoint.reached(CrashPoint.afterIMAPIntake)
+        try await client.apply(settings.processed, uids: batch.map(\.uid).filter { bodies[$0] != nil })
+        CrashPoint.reached(CrashPoint.afterIMAPAction)
+        for outcome in outcomes { observer.message(source.id, folder, outcome) }
+    }
+
+    static func dedupeKey(source: String, folder: String, uidValidity: UInt32, uid: UInt32) -> String {
+        "imap:\(source):\(folder):\(uidValidity):\(uid)"
+    }
+
+    /// Makes the message durable as an intake (or finds it was already); `ingested` or `duplicate`.
+    private func ingest(_ raw: Data, uid: UInt32, uidValidity: UInt32, fingerprint: String) async throws -> String {
         var metadata: [String: String] = [
             "imap.source": source.id, "imap.folder": folder, "imap.uid": "\(uid)", "imap.uidvalidity": "\(uidValidity)",
             "imap.account": "\(settings.username)@\(settings.host)", "mail.fingerprint": fingerprint,
@@ -250,7 +299,8 @@ public struct MailboxPoller: Service {
         // Attachments become documents once the Mail module's shared MailIntake lands; until then
         // the raw message is the intake's only payload.
         let result = try await committer.submit(PendingIntake(
-            organization: source.organization, source: source.id, sourceKind: .imap, dedupeKey: dedupeKey,
+            organization: source.organization, source: source.id, sourceKind: .imap,
+            dedupeKey: Self.dedupeKey(source: source.id, folder: folder, uidValidity: uidValidity, uid: uid),
             contentType: "message/rfc822", raw: raw, metadata: metadata, files: []))
         switch result {
         case .created(let intake):
