@@ -14,6 +14,7 @@ final class FakeIMAPServer: Sendable {
     private let silent: Bool
     private let capabilities: String
     private let authentications = Mutex<[String]>([])
+    private let stopped = Atomic<Bool>(false)
     var sawLogin: Bool { !authentications.withLock { $0 }.isEmpty }
     /// The arguments of every LOGIN / AUTHENTICATE command, in order.
     var authLines: [String] { authentications.withLock { $0 } }
@@ -38,7 +39,13 @@ final class FakeIMAPServer: Sendable {
         let thread = Thread { [self] in
             while true {
                 let connection = accept(listener, nil, nil)
-                guard connection >= 0 else { return }
+                guard connection >= 0, !stopped.load(ordering: .relaxed) else {
+                    if connection >= 0 { close(connection) }
+                    // Closed here, not in stop(): closing under a blocked accept() would let the
+                    // next server reuse the descriptor number and this thread steal its clients.
+                    close(listener)
+                    return
+                }
                 serve(connection)
             }
         }
@@ -46,8 +53,8 @@ final class FakeIMAPServer: Sendable {
     }
 
     func stop() {
+        stopped.store(true, ordering: .relaxed)
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
     }
 
     private func serve(_ connection: Int32) {
