@@ -41,6 +41,29 @@ struct IMAPTests {
         await client.shutdown()
     }
 
+    @Test func nonASCIIFolderNames() async throws {
+        let server = try IMAPTestServer.require()
+        let folder = "Entwürfe-\(UUID().uuidString.prefix(6))"
+        let settings = server.settings(folder: folder, processed: .move(folder + "-ü"), pollInterval: 1, idle: false)
+        let admin = try await server.client(settings)
+        try await admin.create(folder: folder)
+        try await admin.create(folder: folder + "-ü")
+        try await admin.append(testMessage("umlauts"), to: folder)
+        let fixture = try PollerFixture()
+        defer { fixture.cleanup() }
+        let poller = fixture.poller(settings, folder: folder)
+        try await fixture.running(poller) {
+            try await fixture.expectEventually { try await fixture.store.sourceState(poller.stateKey)?.contains("\"lastUID\":1") == true }
+        }
+        #expect(try await fixture.intakeCount() == 1)
+        _ = try await admin.select(folder + "-ü")
+        #expect(try await admin.messages(after: 0).count == 1)
+        _ = try await admin.select("INBOX")
+        try await admin.delete(folder: folder)
+        try await admin.delete(folder: folder + "-ü")
+        await admin.shutdown()
+    }
+
     @Test func implicitTLSWithTrustedCertificate() async throws {
         let server = try IMAPTestServer.require()
         let client = try await server.client(server.settings(folder: "INBOX", tls: .implicit))
@@ -378,6 +401,16 @@ struct IMAPTests {
         }
         try await admin.delete(folder: folder)
         await admin.shutdown()
+    }
+}
+
+@Suite struct MailboxNameTests {
+    @Test(arguments: [
+        ("INBOX", "INBOX"), ("Entwürfe", "Entw&APw-rfe"), ("A&B", "A&-B"), ("日本語", "&ZeVnLIqe-"),
+        ("Factures/Été", "Factures/&AMk-t&AOk-"), ("😀", "&2D3eAA-"),
+    ])
+    func modifiedUTF7(name: String, wire: String) {
+        #expect(MailboxName.encode(name) == wire)
     }
 }
 

@@ -137,18 +137,18 @@ final class IMAPSession {
     // MARK: Folders
 
     func select(_ folder: String) throws -> SelectedFolder {
-        try check(mailimap_select(handle, folder), "SELECT")
+        try check(mailimap_select(handle, MailboxName.encode(folder)), "SELECT")
         let validity = cetpan_uidvalidity(handle)
         guard validity != 0 else { throw IMAPError(.command, "SELECT", "the server reported no UIDVALIDITY for the folder") }
         return SelectedFolder(uidValidity: validity, uidNext: cetpan_uidnext(handle))
     }
 
     func create(_ folder: String) throws {
-        try check(mailimap_create(handle, folder), "CREATE")
+        try check(mailimap_create(handle, MailboxName.encode(folder)), "CREATE")
     }
 
     func deleteFolder(_ folder: String) throws {
-        try check(mailimap_delete(handle, folder), "DELETE")
+        try check(mailimap_delete(handle, MailboxName.encode(folder)), "DELETE")
     }
 
     // MARK: Messages
@@ -203,9 +203,9 @@ final class IMAPSession {
     func move(uids: [UInt32], to folder: String) throws {
         guard !uids.isEmpty else { return }
         if has("MOVE") {
-            try check(cetpan_uid_move(handle, uids, uids.count, folder), "UID MOVE")
+            try check(cetpan_uid_move(handle, uids, uids.count, MailboxName.encode(folder)), "UID MOVE")
         } else {
-            try check(cetpan_uid_copy(handle, uids, uids.count, folder), "UID COPY")
+            try check(cetpan_uid_copy(handle, uids, uids.count, MailboxName.encode(folder)), "UID COPY")
             try delete(uids: uids)
         }
     }
@@ -223,7 +223,7 @@ final class IMAPSession {
 
     func append(_ message: Data, to folder: String) throws {
         let result = message.withUnsafeBytes { raw -> Int32 in
-            cetpan_append(handle, folder, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+            cetpan_append(handle, MailboxName.encode(folder), raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
         }
         try check(result, "APPEND")
     }
