@@ -163,7 +163,8 @@ public struct MailboxPoller: Service {
                     let step = min(settings.pollInterval - waited, leaseDuration / 4)
                     try await Task.sleep(for: .milliseconds(Int64(step * 1000)))
                     waited += step
-                    try await renew(&lease, force: true)
+                    // Not forced: with a short poll interval this would write every second.
+                    try await renew(&lease)
                 }
                 try await client.noop()
             }
