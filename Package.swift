@@ -56,16 +56,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // Webhook ingress (signatures, limits, idempotency, body decoding); later IMAP and documents.
+        // libetpan (IMAP) with GnuTLS for certificate checks. Linked through the module map: the
+        // Debian libetpan.pc carries build-only flags (-specs=...no-pie-link.specs) swiftc rejects.
+        .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
+        // Webhook ingress (signatures, limits, idempotency, body decoding), IMAP mailboxes; later documents.
         .target(
             name: "Inbound",
             dependencies: [
-                "Core", "Mail",
+                "Core", "Mail", "CEtpan",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Routing: rules files, their evaluator, and the AI router (OpenAI-compatible chat completions).
@@ -149,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "Core", "Storage",
+                "Daemon", "Core", "Storage", "Inbound",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -61,23 +61,27 @@ public enum WebhookAuth: Sendable, Equatable {
     }
 }
 
-/// One configured webhook source: `POST /hooks/{id}`.
+/// One configured source: a webhook (`POST /hooks/{id}`) or an IMAP account (`imap` set).
 public struct SourceConfig: Sendable, Equatable {
     public var id: String
     public var organization: String
     public var kind: SourceKind
+    /// Webhook authentication; `.none` and unused for IMAP sources (they are never webhook endpoints).
     public var auth: WebhookAuth
     public var maxBodyBytes: Int
     /// Overrides the organization's default route for intakes from this source.
     public var route: Route?
+    /// The account and folders of an IMAP source; nil for webhooks.
+    public var imap: IMAPSourceSettings?
 
-    public init(id: String, organization: String, kind: SourceKind = .webhook, auth: WebhookAuth, maxBodyBytes: Int, route: Route?) {
+    public init(id: String, organization: String, kind: SourceKind = .webhook, auth: WebhookAuth, maxBodyBytes: Int, route: Route?, imap: IMAPSourceSettings? = nil) {
         self.id = id
         self.organization = organization
         self.kind = kind
         self.auth = auth
         self.maxBodyBytes = maxBodyBytes
         self.route = route
+        self.imap = imap
     }
 }
 
@@ -206,6 +210,10 @@ public struct DaemonConfig: Sendable, Equatable {
         if workers.concurrency != other.workers.concurrency { keys.append("workers.concurrency") }
         if intakeBatchSize != other.intakeBatchSize { keys.append("intake.batch_size") }
         if shutdownGrace != other.shutdownGrace { keys.append("shutdown.grace_seconds") }
+        // Mailbox pollers are started once with their account settings.
+        let imap = sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }
+        let otherIMAP = other.sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }
+        if imap != otherIMAP { keys.append("organizations[].sources[] (imap)") }
         return keys
     }
 }

@@ -273,11 +273,14 @@ public struct ConfigParser {
     }
 
     private mutating func readSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        if case .object(let fields) = value, fields["type"]?.stringValue == "imap" {
+            return readIMAPSource(value, organization: organization, pipelines: pipelines, at: path)
+        }
         guard let object = object(value, at: path, keys: ["id", "type", "auth", "max_body_bytes", "route"]) else { return nil }
         let id = identifier(object, "id", at: path) ?? ""
         let type = string(object, "type", at: path) ?? ""
         if type != "webhook" {
-            issue("\(path).type", "expected \"webhook\" (the only source type this version supports), got \"\(type)\"")
+            issue("\(path).type", "expected \"webhook\" or \"imap\", got \"\(type)\"")
         }
         let maxBody = integer(object, "max_body_bytes", at: path, range: 1...(100 << 20), default: 1 << 20)
         var auth: WebhookAuth?
@@ -289,6 +292,113 @@ public struct ConfigParser {
         let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
         guard let auth else { return nil }
         return SourceConfig(id: id, organization: organization, kind: .webhook, auth: auth, maxBodyBytes: maxBody, route: route)
+    }
+
+    private mutating func readIMAPSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        let keys: Set<String> = [
+            "id", "type", "route", "host", "port", "tls", "ca_file", "allow_insecure", "username", "password", "xoauth2_token",
+            "folders", "poll_interval_seconds", "idle", "idle_restart_seconds", "processed", "max_message_bytes",
+            "unhealthy_after_seconds", "timeout_seconds",
+        ]
+        guard let object = object(value, at: path, keys: keys) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let host = string(object, "host", at: path) ?? ""
+        if object["host"] != nil && host.isEmpty { issue("\(path).host", "expected a host name or address, got an empty string") }
+        let tlsText = string(object, "tls", at: path, default: "implicit") ?? "implicit"
+        let tls = IMAPTLSMode(rawValue: tlsText)
+        if tls == nil { issue("\(path).tls", "expected one of implicit, starttls, none, got \"\(tlsText)\"") }
+        let port = integer(object, "port", at: path, range: 1...65535, default: tls == .implicit ? 993 : 143)
+        let caFile = string(object, "ca_file", at: path, default: nil)
+        let allowInsecure = bool(object, "allow_insecure", at: path, default: false)
+        if tls == IMAPTLSMode.none {
+            if !allowInsecure {
+                issue("\(path).tls", "\"none\" sends the password in clear text; expected implicit or starttls (or allow_insecure: true with a loopback host, for tests)")
+            } else if !host.isEmpty && !IMAPSourceSettings.isLoopback(host) {
+                issue("\(path).allow_insecure", "only allowed with a loopback host (127.0.0.1, ::1 or localhost), got \"\(host)\"")
+            }
+        }
+        let username = string(object, "username", at: path) ?? ""
+        var credential: IMAPCredential?
+        switch (object["password"], object["xoauth2_token"]) {
+        case (let password?, nil):
+            credential = secretRef(password, at: "\(path).password").map(IMAPCredential.password)
+        case (nil, let token?):
+            credential = secretRef(token, at: "\(path).xoauth2_token").map(IMAPCredential.xoauth2)
+        case (.some, .some):
+            issue("\(path).password", "expected either password or xoauth2_token, not both")
+        case (nil, nil):
+            issue("\(path).password", "missing; expected password or xoauth2_token as {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME} or {\"value\": SECRET}")
+        }
+        var folders: [String] = []
+        if let list = optionalArray(object, "folders", at: path) {
+            if list.isEmpty { issue("\(path).folders", "expected at least one folder") }
+            for (index, element) in list.enumerated() {
+                if let text = element.stringValue, !text.isEmpty, !text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+                    folders.append(text)
+                } else {
+                    issue("\(path).folders[\(index)]", "expected a non-empty folder name, got \(element.displayText)")
+                }
+            }
+            var seen = Set<String>()
+            for (index, folder) in folders.enumerated() where !seen.insert(folder).inserted {
+                issue("\(path).folders[\(index)]", "duplicate folder \"\(folder)\"")
+            }
+        } else {
+            folders = ["INBOX"]
+        }
+        let poll = integer(object, "poll_interval_seconds", at: path, range: 1...86_400, default: 60)
+        let idle = bool(object, "idle", at: path, default: true)
+        let idleRestart = integer(object, "idle_restart_seconds", at: path, range: 5...1740, default: 1500)
+        let maxBytes = integer(object, "max_message_bytes", at: path, range: 1024...(1 << 30), default: 25 << 20)
+        let unhealthy = integer(object, "unhealthy_after_seconds", at: path, range: 10...604_800, default: 900)
+        let timeout = integer(object, "timeout_seconds", at: path, range: 1...600, default: 30)
+        let processed = object["processed"].map { readProcessed($0, folders: folders, at: "\(path).processed") } ?? .flag("\\Seen")
+        let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
+        guard let tls, let credential, let processed else { return nil }
+        let settings = IMAPSourceSettings(
+            host: host, port: port, tls: tls, caFile: caFile, allowInsecure: allowInsecure, username: username,
+            credential: credential, folders: folders, pollInterval: TimeInterval(poll), idle: idle,
+            idleRestart: TimeInterval(idleRestart), processed: processed, maxMessageBytes: maxBytes,
+            unhealthyAfter: TimeInterval(unhealthy), timeout: TimeInterval(timeout)
+        )
+        return SourceConfig(id: id, organization: organization, kind: .imap, auth: .none, maxBodyBytes: maxBytes, route: route, imap: settings)
+    }
+
+    private mutating func readProcessed(_ value: JSONValue, folders: [String], at path: String) -> IMAPProcessedAction? {
+        guard case .object(let fields) = value, let action = fields["action"]?.stringValue else {
+            issue("\(path).action", "missing; expected one of flag, move, delete")
+            return nil
+        }
+        switch action {
+        case "flag":
+            guard let object = object(value, at: path, keys: ["action", "flag"]) else { return nil }
+            let flag = string(object, "flag", at: path, default: "\\Seen") ?? "\\Seen"
+            let atoms = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789$_-.")
+            let name = flag.hasPrefix("\\") ? flag.dropFirst() : flag[...]
+            if name.isEmpty || !name.allSatisfy({ atoms.contains($0) }) || flag == "\\Recent" {
+                issue("\(path).flag", "expected a system flag (\\Seen, \\Flagged, \\Answered) or a keyword of letters, digits and $_-. (like $Processed), got \"\(flag)\"")
+                return nil
+            }
+            return .flag(flag)
+        case "move":
+            guard let object = object(value, at: path, keys: ["action", "folder"]) else { return nil }
+            guard let folder = string(object, "folder", at: path) else { return nil }
+            if folder.isEmpty || folder.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+                issue("\(path).folder", "expected a non-empty folder name")
+                return nil
+            }
+            if folders.contains(folder) {
+                issue("\(path).folder", "expected a folder that is not watched by this source, got \"\(folder)\"")
+                return nil
+            }
+            return .move(folder)
+        case "delete":
+            guard object(value, at: path, keys: ["action"]) != nil else { return nil }
+            return .delete
+        default:
+            issue("\(path).action", "expected one of flag, move, delete, got \"\(action)\"")
+            return nil
+        }
     }
 
     private mutating func readAuth(_ value: JSONValue, at path: String) -> WebhookAuth? {
@@ -333,10 +443,10 @@ public struct ConfigParser {
         return refs
     }
 
-    private mutating func secretRef(_ value: JSONValue, at path: String) -> SecretRef? {
-        guard let ref = self.object(value, at: path, keys: ["env", "file", "credential", "value"]) else { return nil }
+    private mutating func secretRef(_ element: JSONValue, at elementPath: String) -> SecretRef? {
+        guard let ref = self.object(element, at: elementPath, keys: ["env", "file", "credential", "value"]) else { return nil }
         guard ref.count == 1, let (kind, raw) = ref.first, let text = raw.stringValue, !text.isEmpty else {
-            issue(path, "expected exactly one of {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME}, {\"value\": SECRET} with a non-empty string")
+            issue(elementPath, "expected exactly one of {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME}, {\"value\": SECRET} with a non-empty string")
             return nil
         }
         switch kind {
@@ -442,6 +552,15 @@ public struct ConfigParser {
             return fallback
         }
         return int
+    }
+
+    private mutating func bool(_ parent: [String: JSONValue]?, _ key: String, at path: String, default fallback: Bool) -> Bool {
+        guard let value = parent?[key] else { return fallback }
+        guard case .bool(let flag) = value else {
+            issue(join(path, key), "expected true or false, got \(value.displayText)")
+            return fallback
+        }
+        return flag
     }
 
     private mutating func number(_ parent: [String: JSONValue]?, _ key: String, at path: String, range: ClosedRange<Double>, default fallback: Double) -> Double {

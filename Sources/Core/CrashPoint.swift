@@ -14,6 +14,13 @@ public enum CrashPoint {
     public static let afterBlobWrite = "after-blob-write"
     public static let afterIntakeCommit = "after-intake-commit"
     public static let afterDecisionCommit = "after-decision-commit"
+    /// IMAP: a message's bytes were fetched, nothing committed yet.
+    public static let afterIMAPFetch = "after-imap-fetch"
+    /// IMAP: the intake is durable, the processed action (flag/move/delete) not yet applied.
+    /// (`after-intake-commit` fires at the same moment inside the committer, for every source.)
+    public static let afterIMAPIntake = "after-imap-intake"
+    /// IMAP: the processed action was applied, the folder's progress not yet advanced.
+    public static let afterIMAPAction = "after-imap-action"
 
     public static func reached(_ name: String) {
         guard let armed, armed == name else { return }

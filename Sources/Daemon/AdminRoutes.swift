@@ -14,6 +14,7 @@ struct AdminRoutes: Sendable {
     let queue: any JobQueue
     let metrics: DaemonMetrics
     let health: LoopHealth
+    let mailboxes: MailboxHealth
     let stallLimit: @Sendable () -> Duration
     let startedAt: Date
     let logger: Logger
@@ -59,8 +60,25 @@ struct AdminRoutes: Sendable {
         let loopOK = health.sinceLastTick <= stallLimit()
         ready = ready && loopOK
         checks["job_loop"] = .object(["ok": .bool(loopOK)])
-        // No source can fail yet: webhook sources are passive. Mailboxes will report here.
-        checks["sources"] = .object(["ok": .bool(true), "failing": .array([])])
+        // Webhook sources are passive; mailboxes fail when they have not synced for unhealthy_after.
+        let now = Date()
+        var failing: [JSONValue] = []
+        var boxes: [JSONValue] = []
+        for box in mailboxes.snapshots() {
+            let healthy = box.isHealthy(at: now)
+            if !healthy { failing.append(.string("\(box.source)/\(box.folder)")) }
+            var entry: [String: JSONValue] = [
+                "source": .string(box.source), "folder": .string(box.folder), "ok": .bool(healthy), "state": .string(box.state),
+                "consecutive_failures": .number(Double(box.consecutiveFailures)), "skipped_messages": .number(Double(box.skipped)),
+                "last_sync": box.lastSync.map { JSONValue.string(ISO8601DateFormatter().string(from: $0)) } ?? .null,
+                "idle_seconds": box.idleSince.map { JSONValue.number(now.timeIntervalSince($0).rounded()) } ?? .null,
+            ]
+            // The error text names hosts and server answers, never secrets; the admin port is loopback-only.
+            if let error = box.lastError { entry["last_error"] = .string(error) }
+            boxes.append(.object(entry))
+        }
+        ready = ready && failing.isEmpty
+        checks["sources"] = .object(["ok": .bool(failing.isEmpty), "failing": .array(failing), "mailboxes": .array(boxes)])
         let body: JSONValue = .object([
             "status": .string(ready ? "ready" : "not ready"),
             "uptime_seconds": .number(Date().timeIntervalSince(startedAt).rounded()),
@@ -71,6 +89,7 @@ struct AdminRoutes: Sendable {
 
     func metricsResponse() async -> Response {
         do {
+            metrics.refresh(mailboxes: mailboxes.snapshots(), now: Date())
             metrics.refresh(stats: try await queue.stats(), counts: try await store.counts())
         } catch {
             logger.warning("Metrics: store counts unavailable", metadata: ["error": "\(error)"])

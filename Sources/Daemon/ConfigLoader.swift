@@ -40,6 +40,16 @@ struct SecretResolver {
     }
 }
 
+extension IMAPCredential {
+    /// The config key the secret is under, and the reference.
+    var keyAndRef: (String, SecretRef) {
+        switch self {
+        case .password(let ref): return ("password", ref)
+        case .xoauth2(let ref): return ("xoauth2_token", ref)
+        }
+    }
+}
+
 /// A validated configuration with everything resolved that needs I/O: secrets, templates, rules.
 struct LoadedConfig: Sendable {
     var config: DaemonConfig
@@ -93,6 +103,20 @@ enum ConfigLoader {
             for (sourceIndex, source) in org.sources.enumerated() {
                 let sourcePath = "\(orgPath).sources[\(sourceIndex)]"
                 if let route = source.route { checkTemplates(route, at: "\(sourcePath).route", into: &issues) }
+                if let imap = source.imap {
+                    // Read now so a missing secret fails `check` and start-up; pollers read it
+                    // again on every connect, so a rotated secret needs no reload.
+                    let (key, ref) = imap.credential.keyAndRef
+                    do {
+                        _ = try resolver.resolve(ref)
+                    } catch {
+                        issues.append(ConfigIssue(path: "\(sourcePath).\(key)", message: "\(error)"))
+                    }
+                    if let caFile = imap.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                        issues.append(ConfigIssue(path: "\(sourcePath).ca_file", message: "expected a readable PEM file, got \"\(caFile)\""))
+                    }
+                    continue
+                }
                 do {
                     let verifier = try WebhookVerifier(auth: source.auth, resolve: resolver.resolve)
                     endpoints.append(WebhookEndpoint(config: source, verifier: verifier))

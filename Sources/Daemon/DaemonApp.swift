@@ -25,6 +25,7 @@ final class DaemonApp: Sendable {
     let notifier: SystemdNotifier
     let doorbell = Doorbell()
     let health = LoopHealth()
+    let mailboxes = MailboxHealth()
     let workerSettings: WorkerSettings
     let logLevel: SharedValue<Logger.Level>
     let logger: Logger
@@ -90,7 +91,7 @@ final class DaemonApp: Sendable {
     func makeAdminRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: MetricsMiddleware())
-        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, stallLimit: stallLimit, startedAt: startedAt, logger: logger).addRoutes(to: router)
+        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger).addRoutes(to: router)
         return router
     }
 
@@ -102,6 +103,27 @@ final class DaemonApp: Sendable {
             queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
             settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
+    }
+
+    /// One poller per (IMAP source, folder). Secrets are resolved on every connect.
+    func makeMailboxPollers() -> [MailboxPoller] {
+        let resolver = SecretResolver(environment: environment)
+        let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "m").suffix(6))"
+        // Test hook: process tests restart a killed daemon and should not wait a minute for the
+        // dead process's folder lease to expire.
+        let lease = environment["ASTRALISD_TEST_MAILBOX_LEASE_SECONDS"].flatMap(Double.init).map { max(1, $0) } ?? 60
+        var pollers: [MailboxPoller] = []
+        for source in config.sources {
+            guard let imap = source.imap else { continue }
+            let ref = imap.credential.keyAndRef.1
+            for folder in imap.folders {
+                pollers.append(MailboxPoller(
+                    source: source, settings: imap, folder: folder, store: store, committer: committer, health: mailboxes,
+                    observer: metrics.mailboxObserver, owner: owner, secret: { try resolver.resolve(ref) }, logger: logger,
+                    leaseDuration: lease))
+            }
+        }
+        return pollers
     }
 
     /// All long-lived services. Shutdown runs in reverse order: STOPPING=1 first, then the public
@@ -128,8 +150,8 @@ final class DaemonApp: Sendable {
             onServerRunning: { _ in readiness.arrive() },
             logger: logger
         )
-        let services: [any Service] = [
-            makeWorker(),
+        let pollers: [any Service] = makeMailboxPollers()
+        let services: [any Service] = [makeWorker()] + pollers + [
             WatchdogService(notifier: notifier, health: health, stallLimit: stallLimit, logger: logger),
             QueueJanitor(queue: store, retention: { [self] in config.workers.retainDoneJobs }, clock: SystemWallClock(), logger: logger),
             ReloadService(app: self),

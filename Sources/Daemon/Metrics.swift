@@ -71,6 +71,31 @@ final class DaemonMetrics: Sendable {
         )
     }
 
+    // MARK: Mailboxes
+
+    var mailboxObserver: MailboxObserver {
+        MailboxObserver(
+            message: { [self] source, folder, outcome in
+                registry.makeCounter(name: "astralisd_mailbox_messages_total", labels: [("source", source), ("folder", folder), ("outcome", outcome)], help: "IMAP messages handled, by outcome (ingested, duplicate, skipped_too_large)").increment()
+            },
+            failure: { [self] source, folder, kind in
+                registry.makeCounter(name: "astralisd_mailbox_failures_total", labels: [("source", source), ("folder", folder), ("kind", kind)], help: "IMAP connection or sync failures, by kind").increment()
+            }
+        )
+    }
+
+    /// Mailbox gauges, refreshed from the pollers' health on every scrape.
+    func refresh(mailboxes: [MailboxHealth.Snapshot], now: Date) {
+        for box in mailboxes {
+            let labels = [("source", box.source), ("folder", box.folder)]
+            registry.makeGauge(name: "astralisd_mailbox_last_sync_timestamp_seconds", labels: labels, help: "Unix time of the last successful sync (0: none yet)").set(box.lastSync?.timeIntervalSince1970 ?? 0)
+            let idleAge: Double = box.idleSince.map { now.timeIntervalSince($0) } ?? 0
+            registry.makeGauge(name: "astralisd_mailbox_idle_age_seconds", labels: labels, help: "How long the current IDLE has lasted (0: not idling)").set(idleAge)
+            registry.makeGauge(name: "astralisd_mailbox_consecutive_failures", labels: labels, help: "Failed connects or syncs since the last successful sync").set(Double(box.consecutiveFailures))
+            registry.makeGauge(name: "astralisd_mailbox_healthy", labels: labels, help: "1 while the folder synced within unhealthy_after_seconds").set(Double(box.isHealthy(at: now) ? 1 : 0))
+        }
+    }
+
     func configReload(success: Bool) {
         registry.makeCounter(name: "astralisd_config_reloads_total", labels: [("result", success ? "applied" : "rejected")], help: "SIGHUP reloads by result").increment()
     }

@@ -19,8 +19,23 @@ enum SQLiteSchema {
             // Purging finished jobs walks them oldest first.
             try db.execute(sql: "CREATE INDEX jobs_done_age ON jobs (updated_at) WHERE state = 'done'")
         }
+        migrator.registerMigration("v4-mailboxes") { db in
+            try db.execute(sql: v4)
+        }
         return migrator
     }
+
+    /// One poller per IMAP folder across processes, and the second dedupe lookup for mail:
+    /// Message-ID + content hash, recorded in the intake's metadata in the intake's own row.
+    private static let v4 = """
+        CREATE TABLE source_leases (
+            name TEXT PRIMARY KEY NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX intakes_mail_fingerprint ON intakes (organization, json_extract(metadata, '$."mail.fingerprint"'))
+            WHERE json_extract(metadata, '$."mail.fingerprint"') IS NOT NULL;
+        """
 
     private static let v1 = """
         CREATE TABLE pipelines (

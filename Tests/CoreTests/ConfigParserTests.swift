@@ -65,7 +65,7 @@ struct ConfigParserTests {
             "default_route": {"pipeline": "support"},
             "sources": [
               {"id": "a", "type": "webhook", "auth": {"type": "hmac"}},
-              {"id": "a", "type": "imap", "auth": {"type": "none"}},
+              {"id": "a", "type": "pop3", "auth": {"type": "none"}},
               {"id": "b", "type": "webhook"}
             ]
           }]
@@ -83,7 +83,7 @@ struct ConfigParserTests {
             "organizations[0].pipelines[0].stages: expected at least one stage",
             "organizations[0].default_route.pipeline: expected one of this organization's pipelines (sales), got \"support\"",
             "organizations[0].sources[0].auth.type: expected one of standard-webhooks, github, bearer, none, got \"hmac\"",
-            "organizations[0].sources[1].type: expected \"webhook\"",
+            "organizations[0].sources[1].type: expected \"webhook\" or \"imap\", got \"pop3\"",
             "organizations[0].sources[2].auth: missing",
         ]
         for prefix in expected {

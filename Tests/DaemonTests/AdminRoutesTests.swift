@@ -3,6 +3,7 @@ import Core
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Inbound
 import Logging
 import NIOCore
 import Testing
@@ -62,6 +63,52 @@ struct AdminRoutesTests {
                 ]
                 for line in expected {
                     #expect(text.contains(line), "missing \(line) in:\n\(text)")
+                }
+            }
+        }
+    }
+
+    @Test func aMailboxPastUnhealthyAfterFailsReadiness() async throws {
+        try await withApp { app in
+            let now = Date()
+            app.mailboxes.register(source: "mail", folder: "INBOX", unhealthyAfter: 60, at: now.addingTimeInterval(-120))
+            app.mailboxes.update(source: "mail", folder: "INBOX") {
+                $0.state = "failing"
+                $0.consecutiveFailures = 4
+                $0.lastError = "IMAP LOGIN failed (authentication): credentials refused"
+            }
+            app.mailboxes.register(source: "mail", folder: "Invoices", unhealthyAfter: 60)
+            app.mailboxes.update(source: "mail", folder: "Invoices") {
+                $0.state = "idle"
+                $0.lastSync = now
+                $0.idleSince = now.addingTimeInterval(-5)
+            }
+            try await Application(router: app.makeAdminRouter()).test(.router) { client in
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .serviceUnavailable)
+                let body = try JSONValue.parse(Data(ready.body.readableBytesView))
+                let sources = body["checks"]?["sources"]
+                #expect(sources?["ok"] == .bool(false))
+                #expect(sources?["failing"] == .array([.string("mail/INBOX")]))
+                let boxes = sources?["mailboxes"]?.arrayValue ?? []
+                #expect(boxes.count == 2)
+                #expect(boxes.first?["state"] == .string("failing"))
+                #expect(boxes.first?["consecutive_failures"] == .number(4))
+                #expect(boxes.first?["last_sync"] == .null)
+                #expect(boxes.last?["ok"] == .bool(true))
+                // Five seconds idle when the check ran, plus however long this busy machine took to get here.
+                var idleSeconds = -1.0
+                if case .number(let value) = boxes.last?["idle_seconds"] { idleSeconds = value }
+                #expect(idleSeconds >= 5 && idleSeconds < 60, "idle_seconds \(idleSeconds)")
+
+                let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                for line in [
+                    #"astralisd_mailbox_healthy{source="mail",folder="INBOX"} 0.0"#,
+                    #"astralisd_mailbox_healthy{source="mail",folder="Invoices"} 1.0"#,
+                    #"astralisd_mailbox_consecutive_failures{source="mail",folder="INBOX"} 4.0"#,
+                    #"astralisd_mailbox_last_sync_timestamp_seconds{source="mail",folder="INBOX"} 0.0"#,
+                ] {
+                    #expect(metrics.contains(line), "missing \(line) in:\n\(metrics)")
                 }
             }
         }

@@ -170,6 +170,41 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test func sourceLeasesHaveOneOwnerUntilExpiry() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let store = try SQLiteStore(path: directory + "/db.sqlite", clock: clock, logger: .quiet)
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "a", duration: 60))
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "b", duration: 60) == false)
+            #expect(try await store.acquireLease("imap:mail:Other", owner: "b", duration: 60))
+            clock.advance(by: 30)
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "a", duration: 60), "the holder renews")
+            clock.advance(by: 59)
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "b", duration: 60) == false)
+            clock.advance(by: 2)
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "b", duration: 60), "an expired lease is taken over")
+            try await store.releaseLease("imap:mail:INBOX", owner: "a")
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "a", duration: 60) == false, "only the holder releases")
+            try await store.releaseLease("imap:mail:INBOX", owner: "b")
+            #expect(try await store.acquireLease("imap:mail:INBOX", owner: "a", duration: 60))
+        }
+    }
+
+    @Test func intakesAreFoundByMailFingerprint() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let store = try SQLiteStore(path: directory + "/db.sqlite", clock: clock, logger: .quiet)
+            let intake = Intake(
+                id: "in_1", organization: "demo", source: "mail", sourceKind: .imap, receivedAt: clock.now(),
+                dedupeKey: "imap:mail:INBOX:7:1", rawBlob: String(repeating: "a", count: 64), rawSize: 3,
+                contentType: "message/rfc822", metadata: ["mail.fingerprint": "<a@b>:abc"])
+            _ = try await store.recordIntakes([NewIntake(intake: intake)], processJobs: [NewJob(kind: "intake.process", payload: .null)])
+            #expect(try await store.intake(organization: "demo", mailFingerprint: "<a@b>:abc")?.id == "in_1")
+            #expect(try await store.intake(organization: "other", mailFingerprint: "<a@b>:abc") == nil)
+            #expect(try await store.intake(organization: "demo", mailFingerprint: "<a@b>:abd") == nil)
+        }
+    }
+
     @Test func missingDirectoryIsUnavailable() async throws {
         try await withTemporaryDirectory { directory in
             let error = #expect(throws: StoreError.self) {

@@ -1,0 +1,155 @@
+import Core
+import Foundation
+import Inbound
+import Logging
+import Storage
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Dovecot of `scripts/dovecot.sh` (`ASTRALISD_TEST_IMAP_*`); required in CI, else skipped.
+/// These tests log in as the second test user: the Inbound suite kicks the first user's sessions
+/// and may run at the same time.
+struct TestMailServer {
+    var port: Int
+    var caFile: String
+    var user: String
+    var password: String
+
+    static let environment = ProcessInfo.processInfo.environment
+    static let shouldRun = environment["ASTRALISD_TEST_IMAP_PORT"] != nil || environment["CI"] == "true"
+
+    static func require() throws -> TestMailServer {
+        guard let port = environment["ASTRALISD_TEST_IMAP_PORT"].flatMap(Int.init), let caFile = environment["ASTRALISD_TEST_IMAP_CA_FILE"],
+              let user = environment["ASTRALISD_TEST_IMAP_USER2"], let password = environment["ASTRALISD_TEST_IMAP_PASSWORD2"] else {
+            throw HarnessError("ASTRALISD_TEST_IMAP_* is not set: run scripts/test.sh, or scripts/dovecot.sh start DIR and source DIR/env")
+        }
+        return TestMailServer(port: port, caFile: caFile, user: user, password: password)
+    }
+
+    /// An `imap` source object for the daemon's config.
+    func source(id: String, folder: String, processed: [String: Any], password: String? = nil, unhealthyAfter: Int = 900) -> [String: Any] {
+        [
+            "id": id, "type": "imap", "host": "127.0.0.1", "port": port, "tls": "starttls", "ca_file": caFile,
+            "username": user, "password": ["value": password ?? self.password], "folders": [folder],
+            "poll_interval_seconds": 1, "idle": true, "processed": processed, "unhealthy_after_seconds": unhealthyAfter,
+            "timeout_seconds": 10,
+        ]
+    }
+
+    func client() async throws -> IMAPClient {
+        let settings = IMAPSourceSettings(
+            host: "127.0.0.1", port: port, tls: .starttls, caFile: caFile, username: user, credential: .password(.value(password)))
+        let password = self.password
+        let client = IMAPClient(settings: settings, secret: { password })
+        try await client.connect()
+        return client
+    }
+}
+
+extension DaemonProcessTests {
+    @Suite("Mailboxes in the running daemon", .enabled(if: TestMailServer.shouldRun, "no test IMAP server: run scripts/test.sh, or scripts/dovecot.sh start DIR and source DIR/env"))
+    struct Mailboxes {
+        static let crashPoints = ["after-imap-fetch", "after-imap-intake", "after-imap-action"]
+
+        /// Killed with SIGKILL at each step of taking a message, restarted: exactly one intake and
+        /// exactly one processed action (a move: the message is in the target folder once).
+        @Test("IMAP crash matrix: one intake, one move", .timeLimit(.minutes(2)), arguments: crashPoints)
+        func crashMatrix(point: String) async throws {
+            let server = try TestMailServer.require()
+            let folder = "crash-\(point)-\(UUID().uuidString.prefix(6))"
+            let target = folder + "-done"
+            let admin = try await server.client()
+            try await admin.create(folder: folder)
+            try await admin.create(folder: target)
+            try await admin.append(Data("From: a@example.com\r\nSubject: crash \(point)\r\nMessage-ID: <\(UUID().uuidString)@example.com>\r\n\r\nbody\r\n".utf8), to: folder)
+
+            let fixture = try DaemonFixture()
+            defer { fixture.cleanUp() }
+            try fixture.writeConfig(fixture.configJSON { org in
+                org["sources"] = [server.source(id: "mail", folder: folder, processed: ["action": "move", "folder": target])]
+            })
+            let hooks = ["ASTRALISD_TEST_MAILBOX_LEASE_SECONDS": "2"]
+            let first = try fixture.start(environment: hooks.merging(["ASTRALISD_TEST_CRASH_POINT": point]) { $1 })
+            let death = await first.waitForExit(timeout: .seconds(20))
+            #expect(death?.reason == .uncaughtSignal && death?.status == SIGKILL, "expected death by SIGKILL at \(point); got \(String(describing: death))\nlog:\n\(first.log)")
+            try #require(death != nil, "astralisd did not die at \(point)")
+
+            let second = try await fixture.startReady(environment: hooks)
+            let deadline = ContinuousClock.now + .seconds(20)
+            var sourceCount = -1
+            var targetCount = -1
+            while ContinuousClock.now < deadline {
+                _ = try await admin.select(folder)
+                sourceCount = try await admin.messages(after: 0).count
+                _ = try await admin.select(target)
+                targetCount = try await admin.messages(after: 0).count
+                if sourceCount == 0 && targetCount >= 1 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            // A little longer, to catch a second ingest or move if there were going to be one.
+            try await Task.sleep(for: .seconds(2))
+            try await fixture.stop(second)
+            _ = try await admin.select(target)
+            #expect(try await admin.messages(after: 0).count == 1, "exactly one processed action (one moved copy) after \(point)\nlog:\n\(second.log)")
+            _ = try await admin.select(folder)
+            #expect(try await admin.messages(after: 0).isEmpty)
+
+            let store = try SQLiteStore(path: fixture.stateDir + "/astralisd.sqlite", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let intakes = try await store.counts().intakesByStatus.values.reduce(0, +)
+            #expect(intakes == 1, "exactly one intake after a crash at \(point)")
+            // Dovecot disconnects a client whose selected folder is deleted.
+            _ = try await admin.select("INBOX")
+            try await admin.delete(folder: folder)
+            try await admin.delete(folder: target)
+            await admin.shutdown()
+        }
+
+        /// `/readyz` and `/metrics` show each mailbox; one that cannot log in fails readiness once
+        /// `unhealthy_after_seconds` has passed.
+        @Test("mailbox health in /readyz and /metrics", .timeLimit(.minutes(1)))
+        func healthInReadinessAndMetrics() async throws {
+            let server = try TestMailServer.require()
+            let fixture = try DaemonFixture()
+            defer { fixture.cleanUp() }
+            try fixture.writeConfig(fixture.configJSON { org in
+                org["sources"] = [
+                    server.source(id: "good", folder: "INBOX", processed: ["action": "flag", "flag": "$HealthTest"]),
+                    server.source(id: "bad", folder: "INBOX", processed: ["action": "flag"], password: "wrong-password", unhealthyAfter: 10),
+                ]
+            })
+            let daemon = try await fixture.startReady()
+            var sawUnready = false
+            var body = ""
+            let deadline = ContinuousClock.now + .seconds(25)
+            while ContinuousClock.now < deadline {
+                let answer = try await HTTP.request("GET", fixture.adminBase + "/readyz", timeout: 2)
+                body = answer.body
+                if answer.status == 503 { sawUnready = true; break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(sawUnready, "readyz should fail once the bad mailbox is past unhealthy_after: \(body)")
+            let readiness = try #require(try? JSONValue.parse(Data(body.utf8)))
+            let sources = readiness["checks"]?["sources"]
+            #expect(sources?["failing"]?.arrayValue == [.string("bad/INBOX")])
+            let boxes = sources?["mailboxes"]?.arrayValue ?? []
+            let good = boxes.first { $0["source"]?.stringValue == "good" }
+            let bad = boxes.first { $0["source"]?.stringValue == "bad" }
+            #expect(good?["ok"] == .bool(true))
+            #expect(good?["state"]?.stringValue == "idle")
+            #expect(bad?["ok"] == .bool(false))
+            var failures = 0.0
+            if case .number(let count)? = bad?["consecutive_failures"] { failures = count }
+            #expect(failures >= 2)
+            #expect(bad?["last_error"]?.stringValue?.contains("wrong-password") == false)
+
+            let metrics = try await HTTP.request("GET", fixture.adminBase + "/metrics", timeout: 2).body
+            #expect(metrics.contains(#"astralisd_mailbox_healthy{source="good",folder="INBOX"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"astralisd_mailbox_healthy{source="bad",folder="INBOX"} 0"#))
+            #expect(metrics.contains(#"astralisd_mailbox_failures_total{source="bad",folder="INBOX",kind="authentication"}"#))
+            #expect(await daemon.waitForLog("Mailbox cannot sync; unhealthy"))
+            try await fixture.stop(daemon)
+        }
+    }
+}
