@@ -10,6 +10,9 @@ public struct RuleSet: Sendable {
     let rulesByOrganization: [String: [Rule]]
     /// Reply templates by id.
     public let templates: [String: ReplyTemplate]
+    /// Distinct fields the conditions read; each leaf knows its field's slot, so a decision
+    /// caches field values in an array instead of hashing field names.
+    let fieldSlots: Int
 
     /// How many rules the file holds (across organizations).
     public var count: Int { rulesByOrganization.values.reduce(0) { $0 + $1.count } }
@@ -149,4 +152,9 @@ struct Leaf: Sendable {
     var calendar: Calendar
     /// The value as written, for traces.
     var expectedText: String?
+    /// UTF-8 of a string operand (already lower-cased unless case-sensitive), for byte-wise
+    /// contains / starts_with / ends_with.
+    var needle: [UInt8] = []
+    /// Index of `field` in the per-decision value cache (`RuleSet.fieldSlots`).
+    var slot: Int = 0
 }
