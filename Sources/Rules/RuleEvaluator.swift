@@ -219,17 +219,16 @@ enum UTF8Search {
         var text = haystack
         return text.withUTF8 { bytes in
             let count = needle.count
-            guard bytes.count >= count else { return false }
+            guard bytes.count >= count, let base = bytes.baseAddress else { return false }
             return needle.withUnsafeBufferPointer { pattern in
-                var index = 0
-                let last = bytes.count - count
-                while index <= last {
-                    if bytes[index] == first {
-                        var offset = 1
-                        while offset < count && bytes[index + offset] == pattern[offset] { offset += 1 }
-                        if offset == count { return true }
-                    }
-                    index += 1
+                guard let patternBase = pattern.baseAddress else { return false }
+                var start = base
+                let end = base + (bytes.count - count + 1)
+                // memchr finds candidate first bytes with vector instructions; memcmp checks the rest.
+                while start < end, let found = memchr(start, Int32(first), end - start) {
+                    let candidate = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(candidate, patternBase, count) == 0 { return true }
+                    start = candidate + 1
                 }
                 return false
             }
