@@ -7,7 +7,7 @@ import Rules
 
 /// `astralisd rules …`: operator tools for rules files.
 struct RulesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rules", abstract: "Rules files.", subcommands: [Test.self])
+    static let configuration = CommandConfiguration(commandName: "rules", abstract: "Rules files.", subcommands: [Test.self, RulesBench.self])
 
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -132,5 +132,99 @@ enum DecisionReport {
         lines.append("trace:")
         lines.append(contentsOf: decision.trace.map { "  \($0)" })
         return lines.joined(separator: "\n")
+    }
+}
+
+/// `astralisd rules bench` (hidden; `bench/rules.sh` runs it): decisions per second on one task
+/// for a generated rules file of N rules over realistic intakes. Not a test: numbers depend on the machine.
+struct RulesBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure rule evaluation speed.", shouldDisplay: false)
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Rules in the generated file (the example file's kinds of rules, repeated with other values).") var count: Int = 100
+    @Option(help: "How long to measure, in seconds.") var seconds: Double = 3
+
+    func run() async throws {
+        let loaded = try options.load()
+        guard let organization = loaded.config.organizations.first, let pipeline = organization.pipelines.first else {
+            FileHandle.standardError.write(Data("the configuration has no organization with a pipeline\n".utf8))
+            throw ExitCode(1)
+        }
+        let text = Self.rulesDocument(count: max(1, count), pipeline: pipeline.id)
+        let rules: RuleSet
+        do {
+            rules = try RuleLoader.parse(Data(text.utf8), file: "generated", context: RuleContext(organizations: [organization], checkTemplate: ConfigLoader.checkTemplate))
+        } catch {
+            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+        let router = RulesRouter(rules: rules, config: loaded.config)
+        let samples = Self.samples(organization: organization.id, source: organization.sources.first?.id ?? "bench")
+        // Warm up (regex caches, allocations), then measure.
+        for sample in samples { _ = try await router.decide(sample) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var decisions = 0
+        var routed = 0
+        while clock.now - start < .milliseconds(Int(seconds * 1000)) {
+            for _ in 0..<50 {
+                for sample in samples {
+                    let decision = try await router.decide(sample)
+                    if decision.outcome == .route { routed += 1 }
+                    decisions += 1
+                }
+            }
+        }
+        let elapsed = clock.now - start
+        let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let perSecond = Double(decisions) / secondsElapsed
+        print(String(format: "rules=%d decisions=%d seconds=%.2f decisions_per_second=%.0f microseconds_per_decision=%.2f routed=%d", rules.count, decisions, secondsElapsed, perSecond, 1e6 / perSecond, routed))
+    }
+
+    /// N rules shaped like real ones (domains, subjects, regexes, payload fields, invoice totals,
+    /// headers, weekdays, body text) that mostly do not match, so every rule is evaluated.
+    static func rulesDocument(count: Int, pipeline: String) -> String {
+        var rules: [String] = []
+        for index in 0..<count {
+            let condition: String
+            switch index % 6 {
+            case 0: condition = #"{"any": [{"field": "from.domain", "op": "in", "value": ["client\#(index).example", "mail.client\#(index).example"]}, {"field": "subject", "op": "contains", "value": "project \#(index)"}]}"#
+            case 1: condition = #"{"all": [{"field": "source", "op": "equals", "value": "form-\#(index)"}, {"field": "payload.plan", "op": "equals", "value": "enterprise"}]}"#
+            case 2: condition = #"{"field": "subject", "op": "matches", "value": "\\bticket #\#(index)\\d+\\b"}"#
+            case 3: condition = #"{"all": [{"field": "document.kind", "op": "equals", "value": "invoice"}, {"field": "document.fields.total", "op": "gt", "value": \#(100_000 + index)}]}"#
+            case 4: condition = #"{"all": [{"field": "header.x-campaign", "op": "exists"}, {"field": "time.weekday", "op": "in", "value": ["sat", "sun"]}]}"#
+            default: condition = #"{"not": {"any": [{"field": "body", "op": "contains", "value": "order number"}, {"field": "to", "op": "ends_with", "value": "@demo.example"}, {"field": "source", "op": "exists"}]}}"#
+            }
+            rules.append(#"{"id": "rule-\#(index)", "when": \#(condition), "then": {"route": {"pipeline": "\#(pipeline)", "title": "{{subject}}"}}}"#)
+        }
+        return #"{"version": 1, "time_zone": "Europe/Berlin", "rules": [\#(rules.joined(separator: ",\n"))]}"#
+    }
+
+    static func samples(organization: String, source: String) -> [Facts] {
+        let body = String(repeating: "Dear team, please find attached our invoice for the services rendered in October. Payment terms are 30 days net. ", count: 18)
+        let headers = [
+            ("Received", "from mail.vendor.example by mx.demo.example"), ("DKIM-Signature", "v=1; a=rsa-sha256; d=vendor.example"), ("Message-ID", "<a1@vendor.example>"),
+            ("Date", "Mon, 2 Nov 2026 09:30:00 +0100"), ("From", "Vendor Billing <billing@vendor.example>"), ("To", "ap@demo.example"), ("Subject", "Invoice INV-2041"),
+            ("MIME-Version", "1.0"), ("Content-Type", "multipart/mixed; boundary=x"), ("X-Mailer", "Billing 4.2"),
+        ].map { MessageHeader(name: $0.0, value: $0.1) }
+        let invoice = Message(
+            messageID: "a1@vendor.example", subject: "Invoice INV-2041 for October", from: [MailAddress(name: "Vendor Billing", address: "billing@vendor.example")],
+            to: [MailAddress(address: "ap@demo.example")], headers: headers, text: body, textSource: .plain,
+            attachments: [MessageAttachment(filename: "INV-2041.pdf", declaredType: "application/pdf", size: 48_000, sha256: "0", disposition: .attachment, partPath: "2")]
+        )
+        let received = Date(timeIntervalSince1970: 1_793_611_800)
+        let newsletter = Message(subject: "Our November news", from: [MailAddress(address: "news@shop.example")], to: [MailAddress(address: "info@demo.example")],
+                                 headers: headers.prefix(4) + [MessageHeader(name: "List-Id", value: "<news.shop.example>"), MessageHeader(name: "X-Campaign", value: "nov")], text: body, textSource: .html)
+        let support = Message(subject: "Login not working since the update", from: [MailAddress(address: "lin@customer.example")], to: [MailAddress(address: "support@demo.example")],
+                              headers: Array(headers.prefix(6)), text: "Hi, since this morning I cannot log in. Error 500. Order number 12-445.", textSource: .plain)
+        return [
+            Facts(intakeID: "in_1", organization: organization, source: source, sourceKind: .imap, receivedAt: received, subject: invoice.subject, from: "billing@vendor.example", text: body, message: invoice,
+                  documents: [DocumentFacts(filename: "INV-2041.pdf", declaredType: "application/pdf", size: 48_000, kind: "invoice", text: "INVOICE INV-2041", fields: .object(["total": .number(1250), "currency": .string("EUR")]))]),
+            Facts(intakeID: "in_2", organization: organization, source: source, sourceKind: .webhook, receivedAt: received,
+                  payload: .object(["name": .string("Ada"), "email": .string("ada@lovelace.example"), "plan": .string("team"), "message": .string("Please call me about a quote.")]),
+                  subject: "Quote request", from: "ada@lovelace.example", text: "Please call me about a quote."),
+            Facts(intakeID: "in_3", organization: organization, source: source, sourceKind: .imap, receivedAt: received, subject: newsletter.subject, from: "news@shop.example", text: body, message: newsletter),
+            Facts(intakeID: "in_4", organization: organization, source: source, sourceKind: .imap, receivedAt: received, subject: support.subject, from: "lin@customer.example", text: support.text, message: support),
+        ]
     }
 }

@@ -31,14 +31,20 @@ enum FieldValue {
 /// Not shared between threads: one view per decision.
 final class FactsView {
     let facts: Facts
-    private var cache: [FieldRef: [FieldValue]] = [:]
-    private var lowered: [FieldRef: [String]] = [:]
+    private var cache: [[FieldValue]?]
+    private var lowered: [[String]?]
+    private var displayed: [[String]?]
 
-    init(_ facts: Facts) {
+    init(_ facts: Facts, slots: Int) {
         self.facts = facts
+        cache = Array(repeating: nil, count: slots)
+        lowered = Array(repeating: nil, count: slots)
+        displayed = Array(repeating: nil, count: slots)
     }
 
-    func values(_ field: FieldRef, calendar: Calendar) -> [FieldValue] {
+    func values(_ leaf: Leaf) -> [FieldValue] {
+        let field = leaf.field
+        let calendar = leaf.calendar
         switch field {
         // Time fields depend on the condition's time zone, so they are not cached by field.
         case .timeHour: return [.number(Double(calendar.component(.hour, from: facts.receivedAt)))]
@@ -51,21 +57,39 @@ final class FactsView {
             return [.string(RuleLoader.weekdays[index])]
         default: break
         }
-        if let cached = cache[field] { return cached }
+        if let cached = cache[leaf.slot] { return cached }
         let computed = compute(field)
-        cache[field] = computed
+        cache[leaf.slot] = computed
         return computed
     }
 
     /// String forms, lower-cased, for case-insensitive comparisons.
-    func loweredStrings(_ field: FieldRef, calendar: Calendar) -> [String] {
-        if let cached = lowered[field] { return cached }
-        let computed = values(field, calendar: calendar).map { $0.text.lowercased() }
-        switch field {
+    func loweredStrings(_ leaf: Leaf) -> [String] {
+        if let cached = lowered[leaf.slot] { return cached }
+        let computed = values(leaf).map { $0.text.lowercased() }
+        switch leaf.field {
         case .timeHour, .timeOfDay, .weekday: break
-        default: lowered[field] = computed
+        default: lowered[leaf.slot] = computed
         }
         return computed
+    }
+
+    /// Values as the trace shows them: at most five, each at most 120 characters. Cached, so a
+    /// trace of many conditions on one field shares one array.
+    func display(_ leaf: Leaf, values: [FieldValue]) -> [String] {
+        switch leaf.field {
+        case .timeHour, .timeOfDay, .weekday: return values.map(\.text)
+        default: break
+        }
+        if let cached = displayed[leaf.slot] { return cached }
+        let shown = values.prefix(5).map { Self.shorten($0.text) }
+        displayed[leaf.slot] = shown
+        return shown
+    }
+
+    private static func shorten(_ text: String) -> String {
+        // Counting characters walks the whole string: check the byte count first (bodies are long).
+        text.utf8.count <= 120 ? text : String(text.prefix(119)) + "…"
     }
 
     private func compute(_ field: FieldRef) -> [FieldValue] {

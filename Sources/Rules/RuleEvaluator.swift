@@ -26,9 +26,10 @@ extension RuleSet {
     ///   template / webhook), unless the final destination is `ignore`, which drops them.
     /// - A matching rule with `stop: true` ends evaluation after its actions.
     public func evaluate(_ facts: Facts) -> RuleEvaluation {
-        let view = FactsView(facts)
+        let view = FactsView(facts, slots: fieldSlots)
         var result = RuleEvaluation(destination: nil, followUps: FollowUps(), rules: [], trace: [])
         let rules = rulesByOrganization[facts.organization] ?? []
+        result.rules.reserveCapacity(rules.count)
         if rules.isEmpty { result.trace.append("no rules for organization \(facts.organization)") }
         var mailboxRule: String?
         for rule in rules {
@@ -117,25 +118,22 @@ extension RuleSet {
         case .not(let child):
             return !evaluate(child, view: view, into: &trace)
         case .leaf(let leaf):
-            let values = view.values(leaf.field, calendar: leaf.calendar)
+            let values = view.values(leaf)
             let result = Self.test(leaf, values: values, view: view)
             trace.append(ConditionTrace(
                 pointer: leaf.pointer, field: leaf.fieldText, op: leaf.op.rawValue, expected: leaf.expectedText,
-                actual: values.prefix(5).map { Self.shorten($0.text) }, result: result
+                actual: view.display(leaf, values: values), result: result
             ))
             return result
         }
     }
 
-    private static func shorten(_ text: String) -> String {
-        text.count <= 120 ? text : String(text.prefix(119)) + "…"
-    }
 
     static func test(_ leaf: Leaf, values: [FieldValue], view: FactsView) -> Bool {
         func strings() -> [String] {
             if leaf.caseSensitive { return values.map(\.text) }
             if case .weekday = leaf.field { return values.map(\.text) }
-            return view.loweredStrings(leaf.field, calendar: leaf.calendar)
+            return view.loweredStrings(leaf)
         }
         switch (leaf.op, leaf.operand) {
         case (.exists, .bool(let expected)):
@@ -152,12 +150,14 @@ extension RuleSet {
             return strings().contains { set.contains($0) }
         case (.in, .numbers(let set)):
             return values.contains { $0.number.map { set.contains($0) } ?? false }
-        case (.contains, .string(let needle)):
-            return strings().contains { $0.contains(needle) }
-        case (.startsWith, .string(let prefix)):
-            return strings().contains { $0.hasPrefix(prefix) }
-        case (.endsWith, .string(let suffix)):
-            return strings().contains { $0.hasSuffix(suffix) }
+        // Byte-wise on UTF-8: both sides are lower-cased already (unless case-sensitive), and a
+        // byte search is several times faster than Character-wise matching on long bodies.
+        case (.contains, .string):
+            return strings().contains { UTF8Search.contains(leaf.needle, in: $0) }
+        case (.startsWith, .string):
+            return strings().contains { $0.utf8.starts(with: leaf.needle) }
+        case (.endsWith, .string):
+            return strings().contains { UTF8Search.hasSuffix(leaf.needle, in: $0) }
         case (.matches, .regex(let regex)):
             return values.contains { regex.matches($0.text) }
         case (.lt, _), (.lte, _), (.gt, _), (.gte, _):
@@ -209,5 +209,35 @@ extension RuleSet {
         default:
             return nil
         }
+    }
+}
+
+/// Substring tests on UTF-8 bytes.
+enum UTF8Search {
+    static func contains(_ needle: [UInt8], in haystack: String) -> Bool {
+        guard let first = needle.first else { return true }
+        var text = haystack
+        return text.withUTF8 { bytes in
+            let count = needle.count
+            guard bytes.count >= count, let base = bytes.baseAddress else { return false }
+            return needle.withUnsafeBufferPointer { pattern in
+                guard let patternBase = pattern.baseAddress else { return false }
+                var start = base
+                let end = base + (bytes.count - count + 1)
+                // memchr finds candidate first bytes with vector instructions; memcmp checks the rest.
+                while start < end, let found = memchr(start, Int32(first), end - start) {
+                    let candidate = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(candidate, patternBase, count) == 0 { return true }
+                    start = candidate + 1
+                }
+                return false
+            }
+        }
+    }
+
+    static func hasSuffix(_ needle: [UInt8], in haystack: String) -> Bool {
+        let bytes = haystack.utf8
+        guard bytes.count >= needle.count else { return false }
+        return bytes.suffix(needle.count).elementsEqual(needle)
     }
 }

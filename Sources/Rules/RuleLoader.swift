@@ -65,6 +65,7 @@ public struct RuleLoader {
     private var issues: [RuleIssue] = []
     private var templates: [String: ReplyTemplate] = [:]
     private var defaultTimeZone = TimeZone(identifier: "UTC") ?? TimeZone.current
+    private var slots: [FieldRef: Int] = [:]
 
     private init(file: String, context: RuleContext) {
         self.file = file
@@ -93,7 +94,7 @@ public struct RuleLoader {
         guard loader.issues.isEmpty else { throw RuleFileError(file: file, issues: loader.issues) }
         var byOrganization: [String: [Rule]] = [:]
         for rule in rules { byOrganization[rule.organization, default: []].append(rule) }
-        return RuleSet(file: file, rulesByOrganization: byOrganization, templates: loader.templates)
+        return RuleSet(file: file, rulesByOrganization: byOrganization, templates: loader.templates, fieldSlots: loader.slots.count)
     }
 
     /// RFC 6901: `~` → `~0`, `/` → `~1`.
@@ -250,7 +251,11 @@ public struct RuleLoader {
         let valuePath = Self.pointer(path, "value")
         let value = fields["value"]
         guard let operand = readOperand(value, op: op, field: field, fieldText: fieldText, caseSensitive: caseSensitive, at: valuePath) else { return nil }
-        return Leaf(pointer: path, fieldText: fieldText, field: field, op: op, operand: operand, caseSensitive: caseSensitive, calendar: calendar, expectedText: value?.displayText)
+        var needle: [UInt8] = []
+        if case .string(let text) = operand { needle = Array(text.utf8) }
+        let slot = slots[field] ?? slots.count
+        slots[field] = slot
+        return Leaf(pointer: path, fieldText: fieldText, field: field, op: op, operand: operand, caseSensitive: caseSensitive, calendar: calendar, expectedText: value?.displayText, needle: needle, slot: slot)
     }
 
     private mutating func readOperand(_ value: JSONValue?, op: Operator, field: FieldRef, fieldText: String, caseSensitive: Bool, at path: String) -> Operand? {

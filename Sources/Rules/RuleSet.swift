@@ -10,6 +10,9 @@ public struct RuleSet: Sendable {
     let rulesByOrganization: [String: [Rule]]
     /// Reply templates by id.
     public let templates: [String: ReplyTemplate]
+    /// Distinct fields the conditions read; each leaf knows its field's slot, so a decision
+    /// caches field values in an array instead of hashing field names.
+    let fieldSlots: Int
 
     /// How many rules the file holds (across organizations).
     public var count: Int { rulesByOrganization.values.reduce(0) { $0 + $1.count } }
@@ -25,16 +28,27 @@ public struct ReplyTemplate: Sendable, Equatable {
     public var body: String
 }
 
-/// One rule: conditions and what to do when they hold.
-struct Rule: Sendable {
-    var id: String
+/// One rule: conditions and what to do when they hold. A class: evaluation passes rules around
+/// by reference instead of copying (and retaining) every field.
+final class Rule: Sendable {
+    let id: String
     /// JSON pointer of the rule (`/rules/3`).
-    var pointer: String
-    var organization: String
-    var condition: Condition?
-    var actions: RuleActions
-    var stop: Bool
-    var override: Bool
+    let pointer: String
+    let organization: String
+    let condition: Condition?
+    let actions: RuleActions
+    let stop: Bool
+    let override: Bool
+
+    init(id: String, pointer: String, organization: String, condition: Condition?, actions: RuleActions, stop: Bool, override: Bool) {
+        self.id = id
+        self.pointer = pointer
+        self.organization = organization
+        self.condition = condition
+        self.actions = actions
+        self.stop = stop
+        self.override = override
+    }
 }
 
 /// What a matching rule asks for.
@@ -136,17 +150,35 @@ struct CompiledRegex: @unchecked Sendable {
     }
 }
 
-/// A compiled comparison.
-struct Leaf: Sendable {
-    var pointer: String
-    var fieldText: String
-    var field: FieldRef
-    var op: Operator
-    var operand: Operand
+/// A compiled comparison. A class for the same reason as `Rule`.
+final class Leaf: Sendable {
+    let pointer: String
+    let fieldText: String
+    let field: FieldRef
+    let op: Operator
+    let operand: Operand
     /// Strings compare after lower-casing both sides unless the rule says `case_sensitive: true`.
-    var caseSensitive: Bool
+    let caseSensitive: Bool
     /// For time fields.
-    var calendar: Calendar
+    let calendar: Calendar
     /// The value as written, for traces.
-    var expectedText: String?
+    let expectedText: String?
+    /// UTF-8 of a string operand (already lower-cased unless case-sensitive), for byte-wise
+    /// contains / starts_with / ends_with.
+    let needle: [UInt8]
+    /// Index of `field` in the per-decision value cache (`RuleSet.fieldSlots`).
+    let slot: Int
+
+    init(pointer: String, fieldText: String, field: FieldRef, op: Operator, operand: Operand, caseSensitive: Bool, calendar: Calendar, expectedText: String?, needle: [UInt8], slot: Int) {
+        self.pointer = pointer
+        self.fieldText = fieldText
+        self.field = field
+        self.op = op
+        self.operand = operand
+        self.caseSensitive = caseSensitive
+        self.calendar = calendar
+        self.expectedText = expectedText
+        self.needle = needle
+        self.slot = slot
+    }
 }
