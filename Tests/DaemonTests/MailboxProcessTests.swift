@@ -88,6 +88,11 @@ extension DaemonProcessTests {
                 if sourceCount == 0 && targetCount >= 1 { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
+            // The message is parsed and routed: wait for its item.
+            let store = try SQLiteStore(path: fixture.stateDir + "/astralisd.sqlite", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            while ContinuousClock.now < deadline, try await store.counts().items < 1 {
+                try await Task.sleep(for: .milliseconds(200))
+            }
             // A little longer, to catch a second ingest or move if there were going to be one.
             try await Task.sleep(for: .seconds(2))
             try await fixture.stop(second)
@@ -96,9 +101,11 @@ extension DaemonProcessTests {
             _ = try await admin.select(folder)
             #expect(try await admin.messages(after: 0).isEmpty)
 
-            let store = try SQLiteStore(path: fixture.stateDir + "/astralisd.sqlite", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-            let intakes = try await store.counts().intakesByStatus.values.reduce(0, +)
+            let counts = try await store.counts()
+            let intakes = counts.intakesByStatus.values.reduce(0, +)
             #expect(intakes == 1, "exactly one intake after a crash at \(point)")
+            #expect(counts.items == 1, "exactly one item after a crash at \(point)\nlog:\n\(second.log)")
+            #expect(counts.intakesByStatus["done"] == 1, "the intake was routed to done: \(counts.intakesByStatus)")
             // Dovecot disconnects a client whose selected folder is deleted.
             _ = try await admin.select("INBOX")
             try await admin.delete(folder: folder)
