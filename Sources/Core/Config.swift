@@ -70,6 +70,8 @@ public struct SourceConfig: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// Overrides the organization's default route for intakes from this source.
     public var route: Route?
+    /// The folder of a `spool` source (kind `.spool`); nil for every other kind.
+    public var spool: SpoolConfig?
 
     public init(id: String, organization: String, kind: SourceKind = .webhook, auth: WebhookAuth, maxBodyBytes: Int, route: Route?) {
         self.id = id
@@ -78,6 +80,42 @@ public struct SourceConfig: Sendable, Equatable {
         self.auth = auth
         self.maxBodyBytes = maxBodyBytes
         self.route = route
+    }
+}
+
+/// A spool folder: writers drop complete message files into `path`; the daemon takes each one,
+/// makes it an intake and moves it to `doneDir` (or `failedDir` with a `.reason` file).
+public struct SpoolConfig: Sendable, Equatable {
+    /// The folder watched. Relative paths are resolved against the state directory at load time.
+    public var path: String
+    /// How often the folder listing is read.
+    public var pollInterval: TimeInterval
+    /// Where taken files go once their intake is durable (default `<path>/done`).
+    public var doneDir: String
+    /// Where files that cannot be taken go, each with a `<name>.reason` (default `<path>/failed`).
+    public var failedDir: String
+    /// Larger files are not read; they go to `failedDir`.
+    public var maxMessageBytes: Int
+
+    public init(path: String, pollInterval: TimeInterval = 1, doneDir: String? = nil, failedDir: String? = nil, maxMessageBytes: Int = MailConfig().maxMessageBytes) {
+        self.path = path
+        self.pollInterval = pollInterval
+        self.doneDir = doneDir ?? path + "/done"
+        self.failedDir = failedDir ?? path + "/failed"
+        self.maxMessageBytes = maxMessageBytes
+    }
+}
+
+/// The `mail` section: limits for every message parsed (`Mail.MailLimits`, same defaults).
+public struct MailConfig: Sendable, Equatable {
+    public var maxMessageBytes: Int
+    public var maxParts: Int
+    public var maxDepth: Int
+
+    public init(maxMessageBytes: Int = 50 * 1024 * 1024, maxParts: Int = 1000, maxDepth: Int = 32) {
+        self.maxMessageBytes = maxMessageBytes
+        self.maxParts = maxParts
+        self.maxDepth = maxDepth
     }
 }
 
@@ -129,6 +167,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Most intakes written in one transaction when webhooks arrive together.
     public var intakeBatchSize: Int
     public var organizations: [OrganizationConfig]
+    /// Limits for every message parsed (`mail` section).
+    public var mail = MailConfig()
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
@@ -161,6 +201,9 @@ public struct DaemonConfig: Sendable, Equatable {
         if workers.concurrency != other.workers.concurrency { keys.append("workers.concurrency") }
         if intakeBatchSize != other.intakeBatchSize { keys.append("intake.batch_size") }
         if shutdownGrace != other.shutdownGrace { keys.append("shutdown.grace_seconds") }
+        // Spool watchers are services started once; their folders follow restarts only.
+        let spools = { (config: DaemonConfig) in config.sources.compactMap { source in source.spool.map { "\(source.id) \($0)" } } }
+        if spools(self) != spools(other) { keys.append("sources (spool folders)") }
         return keys
     }
 }

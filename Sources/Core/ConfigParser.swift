@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -143,7 +143,9 @@ public struct ConfigParser {
             }
         }
 
-        return DaemonConfig(
+        let mail = readMail(top)
+
+        var config = DaemonConfig(
             stateDir: stateDir,
             webhookListen: webhooks ?? ListenAddress(host: "127.0.0.1", port: 8080),
             adminListen: admin ?? ListenAddress(host: "127.0.0.1", port: 9090),
@@ -158,6 +160,19 @@ public struct ConfigParser {
             logLevel: level,
             intakeBatchSize: batch,
             organizations: organizations
+        )
+        config.mail = mail
+        return config
+    }
+
+    /// `mail`: limits for every parsed message; the defaults are `Mail.MailLimits.default`.
+    private mutating func readMail(_ top: [String: JSONValue]) -> MailConfig {
+        let mail = optionalObject(top, "mail", at: "", keys: ["max_message_bytes", "max_parts", "max_depth"])
+        let defaults = MailConfig()
+        return MailConfig(
+            maxMessageBytes: integer(mail, "max_message_bytes", at: "mail", range: 1...(1 << 30), default: defaults.maxMessageBytes),
+            maxParts: integer(mail, "max_parts", at: "mail", range: 1...100_000, default: defaults.maxParts),
+            maxDepth: integer(mail, "max_depth", at: "mail", range: 1...1000, default: defaults.maxDepth)
         )
     }
 
@@ -239,11 +254,12 @@ public struct ConfigParser {
     }
 
     private mutating func readSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        if value["type"]?.stringValue == "spool" { return readSpoolSource(value, organization: organization, pipelines: pipelines, at: path) }
         guard let object = object(value, at: path, keys: ["id", "type", "auth", "max_body_bytes", "route"]) else { return nil }
         let id = identifier(object, "id", at: path) ?? ""
         let type = string(object, "type", at: path) ?? ""
         if type != "webhook" {
-            issue("\(path).type", "expected \"webhook\" (the only source type this version supports), got \"\(type)\"")
+            issue("\(path).type", "expected \"webhook\" or \"spool\", got \"\(type)\"")
         }
         let maxBody = integer(object, "max_body_bytes", at: path, range: 1...(100 << 20), default: 1 << 20)
         var auth: WebhookAuth?
@@ -255,6 +271,39 @@ public struct ConfigParser {
         let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
         guard let auth else { return nil }
         return SourceConfig(id: id, organization: organization, kind: .webhook, auth: auth, maxBodyBytes: maxBody, route: route)
+    }
+
+    /// `type: spool`: a folder taken file by file (docs/mail.md). Paths are checked on disk by the loader.
+    private mutating func readSpoolSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        guard let object = object(value, at: path, keys: ["id", "type", "path", "poll_interval_ms", "done_dir", "failed_dir", "max_message_bytes", "route"]) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let folder = string(object, "path", at: path) ?? ""
+        if object["path"]?.stringValue == "" { issue("\(path).path", "expected a directory path, got an empty string") }
+        let pollMs = integer(object, "poll_interval_ms", at: path, range: 10...3_600_000, default: 1000)
+        let done = string(object, "done_dir", at: path, default: nil)
+        let failed = string(object, "failed_dir", at: path, default: nil)
+        for (key, dir) in [("done_dir", done), ("failed_dir", failed)] {
+            guard let dir else { continue }
+            if dir.isEmpty {
+                issue("\(path).\(key)", "expected a directory path, got an empty string")
+            } else if Self.samePath(dir, folder) {
+                issue("\(path).\(key)", "expected a directory other than path (\"\(folder)\"): files there would be taken again, got \"\(dir)\"")
+            }
+        }
+        if let done, let failed, !done.isEmpty, Self.samePath(done, failed) {
+            issue("\(path).failed_dir", "expected a directory other than done_dir, got \"\(failed)\"")
+        }
+        let maxBytes = integer(object, "max_message_bytes", at: path, range: 1...(1 << 30), default: MailConfig().maxMessageBytes)
+        let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
+        guard !folder.isEmpty else { return nil }
+        var source = SourceConfig(id: id, organization: organization, kind: .spool, auth: .none, maxBodyBytes: maxBytes, route: route)
+        source.spool = SpoolConfig(path: folder, pollInterval: Double(pollMs) / 1000, doneDir: done, failedDir: failed, maxMessageBytes: maxBytes)
+        return source
+    }
+
+    static func samePath(_ a: String, _ b: String) -> Bool {
+        func normal(_ p: String) -> String { (p as NSString).standardizingPath }
+        return normal(a) == normal(b)
     }
 
     private mutating func readAuth(_ value: JSONValue, at path: String) -> WebhookAuth? {
