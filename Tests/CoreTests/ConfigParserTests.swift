@@ -221,6 +221,15 @@ struct MailAndSpoolConfigTests {
         #expect(tuned.source("drop")?.route?.pipeline == "sales")
     }
 
+    @Test func spoolFoldersAreRestartOnlyButTheirRoutesAreNot() throws {
+        let before = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/s"}"#)
+        let moved = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/t"}"#)
+        let routed = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/s", "route": {"pipeline": "sales"}}"#)
+        #expect(moved.restartOnlyDifferences(from: before) == ["sources (spool folders)"])
+        #expect(routed.restartOnlyDifferences(from: before).isEmpty)
+        #expect(try parse(sources: "").restartOnlyDifferences(from: before) == ["sources (spool folders)"])
+    }
+
     @Test func spoolSourceErrors() {
         #expect(issues(sources: #"{"id": "drop", "type": "spool", "path": "", "done_dir": "", "auth": {"type": "none"}}"#) == [
             "organizations[0].sources[0].auth: unknown key; expected one of done_dir, failed_dir, id, max_message_bytes, path, poll_interval_ms, route, type",
