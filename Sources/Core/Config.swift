@@ -73,6 +73,8 @@ public struct SourceConfig: Sendable, Equatable {
     public var route: Route?
     /// The account and folders of an IMAP source; nil for webhooks.
     public var imap: IMAPSourceSettings?
+    /// The folder of a `spool` source (kind `.spool`); nil for every other kind.
+    public var spool: SpoolConfig?
 
     public init(id: String, organization: String, kind: SourceKind = .webhook, auth: WebhookAuth, maxBodyBytes: Int, route: Route?, imap: IMAPSourceSettings? = nil) {
         self.id = id
@@ -93,6 +95,42 @@ public struct OutboundWebhook: Sendable, Equatable {
     public init(id: String, url: String) {
         self.id = id
         self.url = url
+    }
+}
+
+/// A spool folder: writers drop complete message files into `path`; the daemon takes each one,
+/// makes it an intake and moves it to `doneDir` (or `failedDir` with a `.reason` file).
+public struct SpoolConfig: Sendable, Equatable {
+    /// The folder watched. Relative paths are resolved against the state directory at load time.
+    public var path: String
+    /// How often the folder listing is read.
+    public var pollInterval: TimeInterval
+    /// Where taken files go once their intake is durable (default `<path>/done`).
+    public var doneDir: String
+    /// Where files that cannot be taken go, each with a `<name>.reason` (default `<path>/failed`).
+    public var failedDir: String
+    /// Larger files are not read; they go to `failedDir`.
+    public var maxMessageBytes: Int
+
+    public init(path: String, pollInterval: TimeInterval = 1, doneDir: String? = nil, failedDir: String? = nil, maxMessageBytes: Int = MailConfig().maxMessageBytes) {
+        self.path = path
+        self.pollInterval = pollInterval
+        self.doneDir = doneDir ?? path + "/done"
+        self.failedDir = failedDir ?? path + "/failed"
+        self.maxMessageBytes = maxMessageBytes
+    }
+}
+
+/// The `mail` section: limits for every message parsed (`Mail.MailLimits`, same defaults).
+public struct MailConfig: Sendable, Equatable {
+    public var maxMessageBytes: Int
+    public var maxParts: Int
+    public var maxDepth: Int
+
+    public init(maxMessageBytes: Int = 50 * 1024 * 1024, maxParts: Int = 1000, maxDepth: Int = 32) {
+        self.maxMessageBytes = maxMessageBytes
+        self.maxParts = maxParts
+        self.maxDepth = maxDepth
     }
 }
 
@@ -175,6 +213,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var rulesFile: String?
     /// The AI router; nil: `ask_ai` rules always take their fallback.
     public var ai: AIConfig?
+    /// Limits for every message parsed (`mail` section).
+    public var mail = MailConfig()
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
@@ -214,6 +254,9 @@ public struct DaemonConfig: Sendable, Equatable {
         let imap = sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }
         let otherIMAP = other.sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }
         if imap != otherIMAP { keys.append("organizations[].sources[] (imap)") }
+        // Spool watchers are services started once; their folders follow restarts only.
+        let spools = { (config: DaemonConfig) in config.sources.compactMap { source in source.spool.map { "\(source.id) \($0)" } } }
+        if spools(self) != spools(other) { keys.append("sources (spool folders)") }
         return keys
     }
 }

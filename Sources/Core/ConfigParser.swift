@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "organizations", "rules_file", "ai"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -146,7 +146,9 @@ public struct ConfigParser {
             }
         }
 
-        return DaemonConfig(
+        let mail = readMail(top)
+
+        var config = DaemonConfig(
             stateDir: stateDir,
             webhookListen: webhooks ?? ListenAddress(host: "127.0.0.1", port: 8080),
             adminListen: admin ?? ListenAddress(host: "127.0.0.1", port: 9090),
@@ -163,6 +165,19 @@ public struct ConfigParser {
             organizations: organizations,
             rulesFile: rulesFile,
             ai: ai
+        )
+        config.mail = mail
+        return config
+    }
+
+    /// `mail`: limits for every parsed message; the defaults are `Mail.MailLimits.default`.
+    private mutating func readMail(_ top: [String: JSONValue]) -> MailConfig {
+        let mail = optionalObject(top, "mail", at: "", keys: ["max_message_bytes", "max_parts", "max_depth"])
+        let defaults = MailConfig()
+        return MailConfig(
+            maxMessageBytes: integer(mail, "max_message_bytes", at: "mail", range: 1...(1 << 30), default: defaults.maxMessageBytes),
+            maxParts: integer(mail, "max_parts", at: "mail", range: 1...100_000, default: defaults.maxParts),
+            maxDepth: integer(mail, "max_depth", at: "mail", range: 1...1000, default: defaults.maxDepth)
         )
     }
 
@@ -273,6 +288,7 @@ public struct ConfigParser {
     }
 
     private mutating func readSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        if value["type"]?.stringValue == "spool" { return readSpoolSource(value, organization: organization, pipelines: pipelines, at: path) }
         if case .object(let fields) = value, fields["type"]?.stringValue == "imap" {
             return readIMAPSource(value, organization: organization, pipelines: pipelines, at: path)
         }
@@ -280,7 +296,7 @@ public struct ConfigParser {
         let id = identifier(object, "id", at: path) ?? ""
         let type = string(object, "type", at: path) ?? ""
         if type != "webhook" {
-            issue("\(path).type", "expected \"webhook\" or \"imap\", got \"\(type)\"")
+            issue("\(path).type", "expected \"webhook\", \"imap\" or \"spool\", got \"\(type)\"")
         }
         let maxBody = integer(object, "max_body_bytes", at: path, range: 1...(100 << 20), default: 1 << 20)
         var auth: WebhookAuth?
@@ -399,6 +415,39 @@ public struct ConfigParser {
             issue("\(path).action", "expected one of flag, move, delete, got \"\(action)\"")
             return nil
         }
+    }
+
+    /// `type: spool`: a folder taken file by file (docs/mail.md). Paths are checked on disk by the loader.
+    private mutating func readSpoolSource(_ value: JSONValue, organization: String, pipelines: [Pipeline], at path: String) -> SourceConfig? {
+        guard let object = object(value, at: path, keys: ["id", "type", "path", "poll_interval_ms", "done_dir", "failed_dir", "max_message_bytes", "route"]) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let folder = string(object, "path", at: path) ?? ""
+        if object["path"]?.stringValue == "" { issue("\(path).path", "expected a directory path, got an empty string") }
+        let pollMs = integer(object, "poll_interval_ms", at: path, range: 10...3_600_000, default: 1000)
+        let done = string(object, "done_dir", at: path, default: nil)
+        let failed = string(object, "failed_dir", at: path, default: nil)
+        for (key, dir) in [("done_dir", done), ("failed_dir", failed)] {
+            guard let dir else { continue }
+            if dir.isEmpty {
+                issue("\(path).\(key)", "expected a directory path, got an empty string")
+            } else if Self.samePath(dir, folder) {
+                issue("\(path).\(key)", "expected a directory other than path (\"\(folder)\"): files there would be taken again, got \"\(dir)\"")
+            }
+        }
+        if let done, let failed, !done.isEmpty, Self.samePath(done, failed) {
+            issue("\(path).failed_dir", "expected a directory other than done_dir, got \"\(failed)\"")
+        }
+        let maxBytes = integer(object, "max_message_bytes", at: path, range: 1...(1 << 30), default: MailConfig().maxMessageBytes)
+        let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
+        guard !folder.isEmpty else { return nil }
+        var source = SourceConfig(id: id, organization: organization, kind: .spool, auth: .none, maxBodyBytes: maxBytes, route: route)
+        source.spool = SpoolConfig(path: folder, pollInterval: Double(pollMs) / 1000, doneDir: done, failedDir: failed, maxMessageBytes: maxBytes)
+        return source
+    }
+
+    static func samePath(_ a: String, _ b: String) -> Bool {
+        func normal(_ p: String) -> String { (p as NSString).standardizingPath }
+        return normal(a) == normal(b)
     }
 
     private mutating func readAuth(_ value: JSONValue, at path: String) -> WebhookAuth? {

@@ -237,7 +237,8 @@ struct Ingest: AsyncParsableCommand {
             pending = MailIntake.pending(
                 raw: data, organization: sourceConfig.organization, source: source, sourceKind: .cli,
                 metadata: ["auth": "cli", "file": file],
-                dedupeKey: idempotencyKey.map { "\(source):idempotency-key:\($0)" }
+                dedupeKey: idempotencyKey.map { "\(source):idempotency-key:\($0)" },
+                parser: MessageParser(limits: MailLimits(loaded.config.mail))
             )
         } else {
             pending = try webhookIntake(data: data, type: type, sourceConfig: sourceConfig)

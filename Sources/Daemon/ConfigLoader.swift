@@ -4,6 +4,9 @@ import Foundation
 import Inbound
 import Logging
 import Rules
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads secrets named by `SecretRef`s: environment variables, files, systemd credentials.
 struct SecretResolver {
@@ -97,6 +100,7 @@ enum ConfigLoader {
         var issues: [ConfigIssue] = []
         let resolver = SecretResolver(environment: environment)
         var endpoints: [WebhookEndpoint] = []
+        var spoolPaths: [String: String] = [:]
         for (orgIndex, org) in config.organizations.enumerated() {
             let orgPath = "organizations[\(orgIndex)]"
             checkTemplates(org.defaultRoute, at: "\(orgPath).default_route", into: &issues)
@@ -115,6 +119,15 @@ enum ConfigLoader {
                     if let caFile = imap.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
                         issues.append(ConfigIssue(path: "\(sourcePath).ca_file", message: "expected a readable PEM file, got \"\(caFile)\""))
                     }
+                    continue
+                }
+                if let spool = source.spool {
+                    let resolved = checkSpool(spool, stateDir: config.stateDir, at: sourcePath, into: &issues)
+                    if let other = spoolPaths[resolved.path] {
+                        issues.append(ConfigIssue(path: "\(sourcePath).path", message: "expected a folder no other spool source watches, got \"\(resolved.path)\" (also \(other))"))
+                    }
+                    spoolPaths[resolved.path] = sourcePath
+                    config.organizations[orgIndex].sources[sourceIndex].spool = resolved
                     continue
                 }
                 do {
@@ -162,6 +175,44 @@ enum ConfigLoader {
         } catch {
             return "\(error)"
         }
+    }
+
+    /// Resolves a spool source's folders (relative to the state directory) and checks each is a
+    /// directory this user can write, or can be created (the watcher creates missing ones).
+    private static func checkSpool(_ spool: SpoolConfig, stateDir: String, at path: String, into issues: inout [ConfigIssue]) -> SpoolConfig {
+        func resolve(_ folder: String) -> String {
+            let absolute = folder.hasPrefix("/") ? folder : stateDir + "/" + folder
+            return (absolute as NSString).standardizingPath
+        }
+        var resolved = spool
+        resolved.path = resolve(spool.path)
+        resolved.doneDir = resolve(spool.doneDir)
+        resolved.failedDir = resolve(spool.failedDir)
+        for (key, folder) in [("path", resolved.path), ("done_dir", resolved.doneDir), ("failed_dir", resolved.failedDir)] {
+            if let problem = folderProblem(folder) { issues.append(ConfigIssue(path: "\(path).\(key)", message: problem)) }
+        }
+        return resolved
+    }
+
+    /// Why `folder` cannot serve as a spool folder, or nil when it exists and is writable or
+    /// its nearest existing ancestor is a writable directory.
+    static func folderProblem(_ folder: String) -> String? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { return "expected a directory, got a file that is not one (\(folder))" }
+            guard access(folder, W_OK | X_OK) == 0 else { return "expected a directory this user can write, got \(folder) (permissions?)" }
+            return nil
+        }
+        var ancestor = (folder as NSString).deletingLastPathComponent
+        while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
+        if ancestor.isEmpty { ancestor = "/" }
+        guard FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory), isDirectory.boolValue,
+              access(ancestor, W_OK | X_OK) == 0 else {
+            return "expected a directory that exists or can be created, got \(folder) (\(ancestor) is not a writable directory)"
+        }
+        return nil
     }
 
     private static func checkTemplates(_ route: Route, at path: String, into issues: inout [ConfigIssue]) {

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Inbound
 import Logging
+import Mail
 import Rules
 import ServiceLifecycle
 import Storage
@@ -97,7 +98,7 @@ final class DaemonApp: Sendable {
 
     func makeWorker() -> JobWorker {
         let config = self.config
-        let processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), logger: logger)
+        let processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
         return JobWorker(
             queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
@@ -155,6 +156,7 @@ final class DaemonApp: Sendable {
             WatchdogService(notifier: notifier, health: health, stallLimit: stallLimit, logger: logger),
             QueueJanitor(queue: store, retention: { [self] in config.workers.retainDoneJobs }, clock: SystemWallClock(), logger: logger),
             ReloadService(app: self),
+        ] + makeSpoolWatchers() + [
             adminApp,
             webhookApp,
             StoppingNotifier(notifier: notifier, logger: logger),
@@ -163,6 +165,18 @@ final class DaemonApp: Sendable {
         groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
         groupConfig.maximumGracefulShutdownDuration = .milliseconds(Int64(config.shutdownGrace * 1000))
         return ServiceGroup(configuration: groupConfig)
+    }
+
+    /// One watcher per `spool` source (folders are fixed until restart; mail limits follow reloads).
+    func makeSpoolWatchers() -> [any Service] {
+        config.sources.compactMap { source in
+            source.spool.map { settings in
+                SpoolWatcher(
+                    source: source.id, organization: source.organization, settings: settings, committer: committer,
+                    parser: { [self] in MessageParser(limits: MailLimits(config.mail)) }, observer: metrics.spoolObserver, logger: logger
+                )
+            }
+        }
     }
 
     /// SIGHUP: parse and validate first; swap only a valid configuration; keep the old one and

@@ -3,6 +3,7 @@ import Core
 import Foundation
 import Inbound
 import Logging
+import Mail
 
 /// `intake.process`: raw bytes → Facts → decision → pipeline item, committed in one transaction.
 /// Running it twice for one intake changes nothing the second time (the store keys items by intake).
@@ -12,6 +13,8 @@ struct IntakeProcessor: JobHandling {
     /// The router in force; a successful reload replaces it.
     let router: SharedValue<any IntakeRouter>
     let composer: ItemComposer
+    /// The `mail` limits in force (they follow reloads).
+    let mail: @Sendable () -> MailConfig
     let logger: Logger
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
@@ -31,7 +34,7 @@ struct IntakeProcessor: JobHandling {
         // failed in the same transaction as the job.
         let raw = try await blobs.get(intake.rawBlob)
         let documents = try await store.documents(intakeID: intakeID)
-        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents)
+        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, parser: MessageParser(limits: MailLimits(mail())))
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
         let status: IntakeStatus

@@ -31,6 +31,19 @@ final class DaemonMetrics: Sendable {
         )
     }
 
+    // MARK: Spool folders
+
+    var spoolObserver: SpoolObserver {
+        SpoolObserver(
+            taken: { [self] source, duplicate in
+                registry.makeCounter(name: "astralisd_spool_files_taken_total", labels: [("source", source), ("duplicate", duplicate ? "true" : "false")], help: "Spool files made intakes and moved to the done folder, by source; duplicate=true when the intake already existed").increment()
+            },
+            failed: { [self] source, reason in
+                registry.makeCounter(name: "astralisd_spool_files_failed_total", labels: [("source", source), ("reason", reason)], help: "Spool files moved to the failed folder, by source and reason").increment()
+            }
+        )
+    }
+
     // MARK: Jobs
 
     static let jobBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]

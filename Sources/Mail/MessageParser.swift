@@ -24,6 +24,13 @@ public struct MailLimits: Sendable, Equatable, Codable {
     public static let `default` = MailLimits()
 }
 
+extension MailLimits {
+    /// The limits of the configuration's `mail` section (whose defaults are `MailLimits.default`).
+    public init(_ config: MailConfig) {
+        self.init(maxMessageBytes: config.maxMessageBytes, maxParts: config.maxParts, maxDepth: config.maxDepth)
+    }
+}
+
 /// Why a message was not parsed. Malformed input is never an error (it is a defect); only a
 /// configured limit that makes parsing pointless or unsafe is.
 public enum MailParseError: Error, Equatable, CustomStringConvertible {

@@ -83,7 +83,7 @@ struct ConfigParserTests {
             "organizations[0].pipelines[0].stages: expected at least one stage",
             "organizations[0].default_route.pipeline: expected one of this organization's pipelines (sales), got \"support\"",
             "organizations[0].sources[0].auth.type: expected one of standard-webhooks, github, bearer, none, got \"hmac\"",
-            "organizations[0].sources[1].type: expected \"webhook\" or \"imap\", got \"pop3\"",
+            "organizations[0].sources[1].type: expected \"webhook\", \"imap\" or \"spool\", got \"pop3\"",
             "organizations[0].sources[2].auth: missing",
         ]
         for prefix in expected {
@@ -197,6 +197,78 @@ struct ConfigParserTests {
             "ai.max_attempts: expected an integer in 1...10, got 0",
             #"organizations[0].outbound_webhooks[0].url: expected an http:// or https:// URL, got "erp.example""#,
             #"organizations[0].outbound_webhooks[1].id: duplicate outbound webhook id "erp""#,
+        ])
+    }
+}
+
+@Suite("Configuration: mail limits and spool sources")
+struct MailAndSpoolConfigTests {
+    func parse(sources: String, top: String = "") throws(ConfigError) -> DaemonConfig {
+        let text = """
+        {\(top)
+          "organizations": [{
+            "id": "demo",
+            "pipelines": [{"id": "sales", "stages": [{"id": "new"}]}],
+            "default_route": {"pipeline": "sales"},
+            "sources": [\(sources)]
+          }]
+        }
+        """
+        return try ConfigParser.parse(Data(text.utf8), sourceName: "test.json")
+    }
+
+    func issues(sources: String, top: String = "") -> [String] {
+        do {
+            _ = try parse(sources: sources, top: top)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func mailDefaultsAndValues() throws {
+        #expect(try parse(sources: "").mail == MailConfig())
+        #expect(MailConfig() == MailConfig(maxMessageBytes: 50 << 20, maxParts: 1000, maxDepth: 32))
+        let config = try parse(sources: "", top: #""mail": {"max_message_bytes": 1000, "max_parts": 5, "max_depth": 2},"#)
+        #expect(config.mail == MailConfig(maxMessageBytes: 1000, maxParts: 5, maxDepth: 2))
+        #expect(issues(sources: "", top: #""mail": {"max_parts": 0, "depth": 2},"#) == [
+            "mail.depth: unknown key; expected one of max_depth, max_message_bytes, max_parts",
+            "mail.max_parts: expected an integer in 1...100000, got 0",
+        ])
+    }
+
+    @Test func spoolSourceDefaults() throws {
+        let config = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/srv/spool"}"#)
+        let source = try #require(config.source("drop"))
+        #expect(source.kind == .spool)
+        #expect(source.spool == SpoolConfig(path: "/srv/spool", pollInterval: 1, doneDir: "/srv/spool/done", failedDir: "/srv/spool/failed", maxMessageBytes: 50 << 20))
+        let tuned = try parse(sources: #"{"id": "drop", "type": "spool", "path": "in", "poll_interval_ms": 250, "done_dir": "/d", "failed_dir": "/f", "max_message_bytes": 10, "route": {"pipeline": "sales"}}"#)
+        #expect(tuned.source("drop")?.spool == SpoolConfig(path: "in", pollInterval: 0.25, doneDir: "/d", failedDir: "/f", maxMessageBytes: 10))
+        #expect(tuned.source("drop")?.route?.pipeline == "sales")
+    }
+
+    @Test func spoolFoldersAreRestartOnlyButTheirRoutesAreNot() throws {
+        let before = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/s"}"#)
+        let moved = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/t"}"#)
+        let routed = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/s", "route": {"pipeline": "sales"}}"#)
+        #expect(moved.restartOnlyDifferences(from: before) == ["sources (spool folders)"])
+        #expect(routed.restartOnlyDifferences(from: before).isEmpty)
+        #expect(try parse(sources: "").restartOnlyDifferences(from: before) == ["sources (spool folders)"])
+    }
+
+    @Test func spoolSourceErrors() {
+        #expect(issues(sources: #"{"id": "drop", "type": "spool", "path": "", "done_dir": "", "auth": {"type": "none"}}"#) == [
+            "organizations[0].sources[0].auth: unknown key; expected one of done_dir, failed_dir, id, max_message_bytes, path, poll_interval_ms, route, type",
+            "organizations[0].sources[0].path: expected a directory path, got an empty string",
+            "organizations[0].sources[0].done_dir: expected a directory path, got an empty string",
+        ])
+        #expect(issues(sources: #"{"id": "drop", "type": "spool", "path": "/s", "failed_dir": "/s/", "done_dir": "/x", "max_message_bytes": 0}"#) == [
+            "organizations[0].sources[0].failed_dir: expected a directory other than path (\"/s\"): files there would be taken again, got \"/s/\"",
+            "organizations[0].sources[0].max_message_bytes: expected an integer in 1...1073741824, got 0",
+        ])
+        #expect(issues(sources: #"{"id": "drop", "type": "maildir"}"#) == [
+            "organizations[0].sources[0].type: expected \"webhook\", \"imap\" or \"spool\", got \"maildir\"",
+            "organizations[0].sources[0].auth: missing; expected {\"type\": \"standard-webhooks\" | \"github\" | \"bearer\" | \"none\", ...} (\"none\" must be chosen explicitly)",
         ])
     }
 }
