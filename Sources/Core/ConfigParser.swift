@@ -278,7 +278,7 @@ public struct ConfigParser {
         var tags: [String] = []
         if let list = optionalArray(object, "tags", at: path) {
             for (index, tag) in list.enumerated() {
-                if let text = tag.stringValue { tags.append(text) } else { issue("\(path).tags[\(index)]", "expected a string, got \(kind(of: tag))") }
+                if let text = tag.stringValue { tags.append(text) } else { issue("\(path).tags[\(index)]", "expected a string, got \(tag.kindName)") }
             }
         }
         let title = string(object, "title", at: path, default: "{{source}} submission {{intake_id}}") ?? ""
@@ -514,20 +514,10 @@ public struct ConfigParser {
 
     private func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    private func kind(of value: JSONValue) -> String {
-        switch value {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .number: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
 
     private mutating func object(_ value: JSONValue, at path: String, keys: Set<String>) -> [String: JSONValue]? {
         guard case .object(let dict) = value else {
-            issue(path, "expected an object, got \(kind(of: value))")
+            issue(path, "expected an object, got \(value.kindName)")
             return nil
         }
         for key in dict.keys.sorted() where !keys.contains(key) {
@@ -547,7 +537,7 @@ public struct ConfigParser {
             return nil
         }
         guard case .array(let list) = value else {
-            issue(join(path, key), "expected an array, got \(kind(of: value))")
+            issue(join(path, key), "expected an array, got \(value.kindName)")
             return nil
         }
         return list
@@ -565,7 +555,7 @@ public struct ConfigParser {
             return nil
         }
         guard case .string(let text) = value else {
-            issue(join(path, key), "expected a string, got \(kind(of: value))")
+            issue(join(path, key), "expected a string, got \(value.kindName)")
             return nil
         }
         return text
@@ -575,7 +565,7 @@ public struct ConfigParser {
     private mutating func string(_ parent: [String: JSONValue]?, _ key: String, at path: String, default fallback: String?) -> String? {
         guard let value = parent?[key], value != .null else { return fallback }
         guard case .string(let text) = value else {
-            issue(join(path, key), "expected a string, got \(kind(of: value))")
+            issue(join(path, key), "expected a string, got \(value.kindName)")
             return fallback
         }
         return text
@@ -625,7 +615,7 @@ public struct ConfigParser {
         guard let value = parent?[key] else { return fallback }
         let fullPath = join(path, key)
         guard case .string(let text) = value else {
-            issue(fullPath, "expected \"host:port\", got \(kind(of: value))")
+            issue(fullPath, "expected \"host:port\", got \(value.kindName)")
             return nil
         }
         guard let parsed = Self.parseAddress(text) else {

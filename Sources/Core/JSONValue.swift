@@ -109,6 +109,18 @@ public enum JSONValue: Sendable, Hashable, Codable {
     }
 
     /// A short human rendering used in messages: strings unquoted, everything else as JSON.
+    /// What kind of value this is, for error messages: `a string`, `an object`, `null`...
+    public var kindName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
     public var displayText: String {
         switch self {
         case .string(let value): return value

@@ -130,7 +130,7 @@ public struct RuleLoader {
             return []
         }
         guard case .array(let elements) = list else {
-            issue("/rules", "expected an array, got \(kind(of: list))")
+            issue("/rules", "expected an array, got \(list.kindName)")
             return []
         }
         var rules: [Rule] = []
@@ -203,14 +203,14 @@ public struct RuleLoader {
 
     private mutating func readCondition(_ value: JSONValue, at path: String) -> Condition? {
         guard case .object(let fields) = value else {
-            issue(path, "expected a condition object ({\"all\": [...]}, {\"any\": [...]}, {\"not\": {...}} or {\"field\", \"op\", \"value\"}), got \(kind(of: value))")
+            issue(path, "expected a condition object ({\"all\": [...]}, {\"any\": [...]}, {\"not\": {...}} or {\"field\", \"op\", \"value\"}), got \(value.kindName)")
             return nil
         }
         for group in ["all", "any"] where fields[group] != nil {
             guard object(value, at: path, keys: [group]) != nil else { return nil }
             let groupPath = Self.pointer(path, group)
             guard case .array(let elements)? = fields[group] else {
-                issue(groupPath, "expected an array of conditions, got \(kind(of: fields[group] ?? .null))")
+                issue(groupPath, "expected an array of conditions, got \((fields[group] ?? .null).kindName)")
                 return nil
             }
             if elements.isEmpty { issue(groupPath, "expected at least one condition") }
@@ -267,7 +267,7 @@ public struct RuleLoader {
         case .exists:
             guard let value else { return .bool(true) }
             guard case .bool(let flag) = value else {
-                issue(path, "expected true or false for exists, got \(kind(of: value))")
+                issue(path, "expected true or false for exists, got \(value.kindName)")
                 return nil
             }
             return .bool(flag)
@@ -291,12 +291,12 @@ public struct RuleLoader {
                 issue(path, "expected a number or an ISO 8601 date/time (\"2026-01-31\" or \"2026-01-31T09:00:00Z\"), got \"\(text)\"")
                 return nil
             default:
-                issue(path, "expected a number or an ISO 8601 date/time, got \(kind(of: value))")
+                issue(path, "expected a number or an ISO 8601 date/time, got \(value.kindName)")
                 return nil
             }
         case .in:
             guard case .array(let elements)? = value, !elements.isEmpty else {
-                issue(path, "expected a non-empty array of strings or numbers for in, got \(value.map(kind(of:)) ?? "nothing")")
+                issue(path, "expected a non-empty array of strings or numbers for in, got \(value.map(\.kindName) ?? "nothing")")
                 return nil
             }
             if elements.allSatisfy({ $0.stringValue != nil }) {
@@ -321,18 +321,18 @@ public struct RuleLoader {
             case .number(let number)?: return .number(number)
             case .bool(let flag)?: return .bool(flag)
             default:
-                issue(path, "expected a string, number or boolean for \(op.rawValue), got \(value.map(kind(of:)) ?? "nothing")")
+                issue(path, "expected a string, number or boolean for \(op.rawValue), got \(value.map(\.kindName) ?? "nothing")")
                 return nil
             }
         case .contains, .startsWith, .endsWith:
             guard let text = value?.stringValue, !text.isEmpty else {
-                issue(path, "expected a non-empty string for \(op.rawValue), got \(value.map(kind(of:)) ?? "nothing")")
+                issue(path, "expected a non-empty string for \(op.rawValue), got \(value.map(\.kindName) ?? "nothing")")
                 return nil
             }
             return .string(normalised(text))
         case .matches:
             guard let pattern = value?.stringValue, !pattern.isEmpty else {
-                issue(path, "expected a regular expression (string) for matches, got \(value.map(kind(of:)) ?? "nothing")")
+                issue(path, "expected a regular expression (string) for matches, got \(value.map(\.kindName) ?? "nothing")")
                 return nil
             }
             do {
@@ -530,7 +530,7 @@ public struct RuleLoader {
                 let elementPath = Self.pointer(candidatesPath, index)
                 guard let route = readRoute(element, organization: organization, at: elementPath, extraKeys: ["about"]) else { continue }
                 let about = element["about"].flatMap { value -> String? in
-                    if value.stringValue == nil { issue(Self.pointer(elementPath, "about"), "expected a string, got \(kind(of: value))") }
+                    if value.stringValue == nil { issue(Self.pointer(elementPath, "about"), "expected a string, got \(value.kindName)") }
                     return value.stringValue
                 } ?? ""
                 if !seen.insert(route.pipeline).inserted {
@@ -584,21 +584,11 @@ public struct RuleLoader {
         issues.append(RuleIssue(file: file, pointer: pointer, message: message))
     }
 
-    private func kind(of value: JSONValue) -> String {
-        switch value {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .number: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
 
     /// An object whose keys are all in `keys` (nil: any key).
     private mutating func object(_ value: JSONValue, at path: String, keys: Set<String>?) -> [String: JSONValue]? {
         guard case .object(let fields) = value else {
-            issue(path, "expected an object, got \(kind(of: value))")
+            issue(path, "expected an object, got \(value.kindName)")
             return nil
         }
         if let keys {
@@ -615,7 +605,7 @@ public struct RuleLoader {
             return nil
         }
         guard let text = value.stringValue else {
-            issue(Self.pointer(path, key), "expected a string, got \(kind(of: value))")
+            issue(Self.pointer(path, key), "expected a string, got \(value.kindName)")
             return nil
         }
         return text
@@ -624,7 +614,7 @@ public struct RuleLoader {
     private mutating func optionalString(_ fields: [String: JSONValue], _ key: String, at path: String) -> String? {
         guard let value = fields[key], value != .null else { return nil }
         guard let text = value.stringValue else {
-            issue(Self.pointer(path, key), "expected a string, got \(kind(of: value))")
+            issue(Self.pointer(path, key), "expected a string, got \(value.kindName)")
             return nil
         }
         return text
@@ -633,7 +623,7 @@ public struct RuleLoader {
     private mutating func optionalBool(_ fields: [String: JSONValue], _ key: String, at path: String) -> Bool? {
         guard let value = fields[key] else { return nil }
         guard case .bool(let flag) = value else {
-            issue(Self.pointer(path, key), "expected true or false, got \(kind(of: value))")
+            issue(Self.pointer(path, key), "expected true or false, got \(value.kindName)")
             return nil
         }
         return flag
@@ -642,12 +632,12 @@ public struct RuleLoader {
     private mutating func stringList(_ fields: [String: JSONValue], _ key: String, at path: String) -> [String]? {
         guard let value = fields[key] else { return nil }
         guard case .array(let elements) = value else {
-            issue(Self.pointer(path, key), "expected an array of strings, got \(kind(of: value))")
+            issue(Self.pointer(path, key), "expected an array of strings, got \(value.kindName)")
             return nil
         }
         var strings: [String] = []
         for (index, element) in elements.enumerated() {
-            if let text = element.stringValue { strings.append(text) } else { issue(Self.pointer(Self.pointer(path, key), index), "expected a string, got \(kind(of: element))") }
+            if let text = element.stringValue { strings.append(text) } else { issue(Self.pointer(Self.pointer(path, key), index), "expected a string, got \(element.kindName)") }
         }
         return strings
     }
