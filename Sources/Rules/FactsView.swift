@@ -170,7 +170,10 @@ final class FactsView {
                 case .name: return address.name.map { .string($0) }
                 }
             }
-        case .header(let name): return message?.headerValues(name).map { .string($0) } ?? []
+        case .header(let name):
+            // As `Message.headerValues`, without Foundation's case-insensitive compare for ASCII names.
+            guard let message else { return [] }
+            return message.headers.compactMap { Self.sameHeaderName($0.name, name) ? .string($0.value) : nil }
         case .attachmentFilename: return attachments.map { .string($0.filename) }
         case .attachmentType: return attachments.map { .string($0.type) }
         case .attachmentCount: return [.number(Double(attachments.count))]
@@ -184,6 +187,15 @@ final class FactsView {
         case .receivedAt: return [.date(facts.receivedAt)]
         case .messageDate: return message?.date.map { [.date($0)] } ?? []
         case .timeHour, .timeOfDay, .weekday: return []
+        }
+    }
+
+    /// `name.caseInsensitiveCompare(other) == .orderedSame`, byte-wise when both are ASCII.
+    static func sameHeaderName(_ name: String, _ other: String) -> Bool {
+        guard UTF8Search.isASCII(name), UTF8Search.isASCII(other) else { return name.caseInsensitiveCompare(other) == .orderedSame }
+        guard name.utf8.count == other.utf8.count else { return false }
+        return zip(name.utf8, other.utf8).allSatisfy { left, right in
+            left == right || (left | 0x20 == right | 0x20 && (left | 0x20) >= 0x61 && (left | 0x20) <= 0x7A)
         }
     }
 

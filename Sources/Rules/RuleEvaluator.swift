@@ -156,22 +156,28 @@ struct CompactEvaluation {
                 for (index, end) in ruleEnds.enumerated() {
                     let rule = rules[index]
                     let leafEnd = Int(end >> 1)
+                    func condition(_ position: Int) -> ConditionTrace {
+                        let record = records[position]
+                        let leaf = leaves[Int(record >> 1)]
+                        return ConditionTrace(
+                            pointer: leaf.pointer, field: leaf.fieldText, op: leaf.opText, expected: leaf.expectedText,
+                            actual: view.display(leaf), result: record & 1 != 0
+                        )
+                    }
+                    // Array literals for the usual sizes: they allocate with the storage type's
+                    // cached metadata, where the generic initialisers look it up every time.
                     let conditions: [ConditionTrace]
-                    if leafEnd == leafStart {
-                        conditions = []
-                    } else {
-                        conditions = Array(unsafeUninitializedCapacity: leafEnd - leafStart) { buffer, initialized in
-                            var target = buffer.baseAddress.unsafelyUnwrapped
-                            for record in records[leafStart..<leafEnd] {
-                                let leaf = leaves[Int(record >> 1)]
-                                target.initialize(to: ConditionTrace(
-                                    pointer: leaf.pointer, field: leaf.fieldText, op: leaf.opText, expected: leaf.expectedText,
-                                    actual: view.display(leaf), result: record & 1 != 0
-                                ))
-                                target += 1
-                            }
-                            initialized = leafEnd - leafStart
-                        }
+                    switch leafEnd - leafStart {
+                    case 0: conditions = []
+                    case 1: conditions = [condition(leafStart)]
+                    case 2: conditions = [condition(leafStart), condition(leafStart + 1)]
+                    case 3: conditions = [condition(leafStart), condition(leafStart + 1), condition(leafStart + 2)]
+                    case 4: conditions = [condition(leafStart), condition(leafStart + 1), condition(leafStart + 2), condition(leafStart + 3)]
+                    default:
+                        var list: [ConditionTrace] = []
+                        list.reserveCapacity(leafEnd - leafStart)
+                        for position in leafStart..<leafEnd { list.append(condition(position)) }
+                        conditions = list
                     }
                     var effects: [String] = []
                     if effectIndex < effectRules.count, effectRules[effectIndex] == index {
