@@ -2,8 +2,10 @@
 # Rules benchmark: decisions per second on one core for generated rules files of 10, 100 and
 # 1,000 rules (the example's kinds of conditions, mostly not matching, so every rule is evaluated)
 # over four realistic intakes (an invoice email with a PDF and extracted fields, a web form, a
-# newsletter, a support email), traces included; then the wall time of `astralisd rules test` for
-# one message with rules.example.json, process start-up included. Numbers only; nothing asserts.
+# newsletter, a support email): first RulesRouter.decide with the full structured trace a stored
+# decision carries (measure=decide...), then evaluation with the compact trace only
+# (measure=evaluate+compact_trace, for comparison); then the wall time of `astralisd rules test`
+# for one message with rules.example.json, process start-up included. Numbers only; nothing asserts.
 #
 #   bench/rules.sh              # SECONDS_EACH=3 COUNTS="10 100 1000" to tune
 set -euo pipefail

@@ -27,26 +27,121 @@ enum FieldValue {
 }
 
 /// Facts as conditions read them, for one evaluation. Values that several conditions use (the
-/// lower-cased body, the address lists) are computed once per intake, not once per condition.
+/// lower-cased body, the address lists) are computed once per intake, not once per condition:
+/// each slot (`Leaf.slot`) caches the field's values and the forms comparisons and traces read.
 /// Not shared between threads: one view per decision.
 final class FactsView {
     let facts: Facts
-    private var cache: [[FieldValue]?]
-    private var lowered: [[String]?]
-    private var displayed: [[String]?]
+    private let slotCount: Int
+    private let slots: UnsafeMutablePointer<Slot>
 
-    init(_ facts: Facts, slots: Int) {
+    /// What one field's slot has computed so far.
+    struct Slot {
+        var values: [FieldValue]?
+        /// `FieldValue.text` of each value.
+        var texts: [String]?
+        /// The texts lower-cased.
+        var lowered: [String]?
+        /// The texts as traces show them.
+        var display: [String]?
+        var numbers: [Double?]?
+        var dates: [Date?]?
+        /// Whether each text is ASCII only (for regex literal prefilters).
+        var ascii: [Bool]?
+    }
+
+    init(_ facts: Facts, slots count: Int) {
         self.facts = facts
-        cache = Array(repeating: nil, count: slots)
-        lowered = Array(repeating: nil, count: slots)
-        displayed = Array(repeating: nil, count: slots)
+        slotCount = count
+        slots = .allocate(capacity: max(count, 1))
+        slots.initialize(repeating: Slot(), count: count)
+    }
+
+    deinit {
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
     }
 
     func values(_ leaf: Leaf) -> [FieldValue] {
-        let field = leaf.field
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.values { return cached }
+        let computed = compute(leaf)
+        slot.pointee.values = computed
+        return computed
+    }
+
+    func texts(_ leaf: Leaf) -> [String] {
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.texts { return cached }
+        let computed = values(leaf).map(\.text)
+        slot.pointee.texts = computed
+        return computed
+    }
+
+    /// String forms, lower-cased, for case-insensitive comparisons.
+    func lowered(_ leaf: Leaf) -> [String] {
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.lowered { return cached }
+        let computed = texts(leaf).map { $0.lowercased() }
+        slot.pointee.lowered = computed
+        return computed
+    }
+
+    /// What string comparisons of `leaf` read.
+    func strings(_ leaf: Leaf) -> [String] {
+        leaf.readsText ? texts(leaf) : lowered(leaf)
+    }
+
+    func numbers(_ leaf: Leaf) -> [Double?] {
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.numbers { return cached }
+        let computed = values(leaf).map(\.number)
+        slot.pointee.numbers = computed
+        return computed
+    }
+
+    func dates(_ leaf: Leaf) -> [Date?] {
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.dates { return cached }
+        let computed = values(leaf).map { value -> Date? in
+            switch value {
+            case .date(let date): return date
+            case .string(let text): return RuleLoader.date(text)
+            default: return nil
+            }
+        }
+        slot.pointee.dates = computed
+        return computed
+    }
+
+    func ascii(_ leaf: Leaf) -> [Bool] {
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.ascii { return cached }
+        let computed = texts(leaf).map(UTF8Search.isASCII)
+        slot.pointee.ascii = computed
+        return computed
+    }
+
+    /// Values as the trace shows them: at most five, each at most 120 characters. Cached, so a
+    /// trace of many conditions on one field shares one array. (Time fields have exactly one
+    /// short value, so this is all of their values as they are.)
+    func display(_ leaf: Leaf) -> [String] {
+        let slot = slots + leaf.slot
+        if let cached = slot.pointee.display { return cached }
+        let computed = texts(leaf).prefix(5).map(Self.shorten)
+        slot.pointee.display = computed
+        return computed
+    }
+
+    private static func shorten(_ text: String) -> String {
+        // Counting characters walks the whole string: check the byte count first (bodies are long).
+        text.utf8.count <= 120 ? text : String(text.prefix(119)) + "…"
+    }
+
+    private func compute(_ leaf: Leaf) -> [FieldValue] {
         let calendar = leaf.calendar
-        switch field {
-        // Time fields depend on the condition's time zone, so they are not cached by field.
+        switch leaf.field {
+        // Time fields depend on the condition's time zone: their slots are per field and zone.
         case .timeHour: return [.number(Double(calendar.component(.hour, from: facts.receivedAt)))]
         case .timeOfDay:
             let parts = calendar.dateComponents([.hour, .minute], from: facts.receivedAt)
@@ -55,41 +150,8 @@ final class FactsView {
             // Calendar weekdays are 1 = Sunday ... 7 = Saturday.
             let index = (calendar.component(.weekday, from: facts.receivedAt) + 5) % 7
             return [.string(RuleLoader.weekdays[index])]
-        default: break
+        default: return compute(leaf.field)
         }
-        if let cached = cache[leaf.slot] { return cached }
-        let computed = compute(field)
-        cache[leaf.slot] = computed
-        return computed
-    }
-
-    /// String forms, lower-cased, for case-insensitive comparisons.
-    func loweredStrings(_ leaf: Leaf) -> [String] {
-        if let cached = lowered[leaf.slot] { return cached }
-        let computed = values(leaf).map { $0.text.lowercased() }
-        switch leaf.field {
-        case .timeHour, .timeOfDay, .weekday: break
-        default: lowered[leaf.slot] = computed
-        }
-        return computed
-    }
-
-    /// Values as the trace shows them: at most five, each at most 120 characters. Cached, so a
-    /// trace of many conditions on one field shares one array.
-    func display(_ leaf: Leaf, values: [FieldValue]) -> [String] {
-        switch leaf.field {
-        case .timeHour, .timeOfDay, .weekday: return values.map(\.text)
-        default: break
-        }
-        if let cached = displayed[leaf.slot] { return cached }
-        let shown = values.prefix(5).map { Self.shorten($0.text) }
-        displayed[leaf.slot] = shown
-        return shown
-    }
-
-    private static func shorten(_ text: String) -> String {
-        // Counting characters walks the whole string: check the byte count first (bodies are long).
-        text.utf8.count <= 120 ? text : String(text.prefix(119)) + "…"
     }
 
     private func compute(_ field: FieldRef) -> [FieldValue] {
@@ -108,7 +170,10 @@ final class FactsView {
                 case .name: return address.name.map { .string($0) }
                 }
             }
-        case .header(let name): return message?.headerValues(name).map { .string($0) } ?? []
+        case .header(let name):
+            // As `Message.headerValues`, without Foundation's case-insensitive compare for ASCII names.
+            guard let message else { return [] }
+            return message.headers.compactMap { Self.sameHeaderName($0.name, name) ? .string($0.value) : nil }
         case .attachmentFilename: return attachments.map { .string($0.filename) }
         case .attachmentType: return attachments.map { .string($0.type) }
         case .attachmentCount: return [.number(Double(attachments.count))]
@@ -122,6 +187,15 @@ final class FactsView {
         case .receivedAt: return [.date(facts.receivedAt)]
         case .messageDate: return message?.date.map { [.date($0)] } ?? []
         case .timeHour, .timeOfDay, .weekday: return []
+        }
+    }
+
+    /// `name.caseInsensitiveCompare(other) == .orderedSame`, byte-wise when both are ASCII.
+    static func sameHeaderName(_ name: String, _ other: String) -> Bool {
+        guard UTF8Search.isASCII(name), UTF8Search.isASCII(other) else { return name.caseInsensitiveCompare(other) == .orderedSame }
+        guard name.utf8.count == other.utf8.count else { return false }
+        return zip(name.utf8, other.utf8).allSatisfy { left, right in
+            left == right || (left | 0x20 == right | 0x20 && (left | 0x20) >= 0x61 && (left | 0x20) <= 0x7A)
         }
     }
 

@@ -25,72 +25,171 @@ extension RuleSet {
     /// - `reply`, `schedule` and `forward` of every matching rule accumulate in order (one per
     ///   template / webhook), unless the final destination is `ignore`, which drops them.
     /// - A matching rule with `stop: true` ends evaluation after its actions.
+    ///
+    /// Evaluation records the trace compactly (leaf indexes and result bits); the structured
+    /// `RuleTrace`s are built from it at the end, with the same content.
     public func evaluate(_ facts: Facts) -> RuleEvaluation {
+        evaluateCompact(facts).materialize(leaves: leaves)
+    }
+
+    /// For `astralisd rules bench`: evaluates with the compact trace only, without building the
+    /// `RuleTrace`s a stored decision carries. Returns how many rules matched.
+    public func evaluateWithoutStructuredTrace(_ facts: Facts) -> Int {
+        let compact = evaluateCompact(facts)
+        return compact.ruleEnds.reduce(0) { $0 + Int($1 & 1) }
+    }
+
+    func evaluateCompact(_ facts: Facts) -> CompactEvaluation {
         let view = FactsView(facts, slots: fieldSlots)
-        var result = RuleEvaluation(destination: nil, followUps: FollowUps(), rules: [], trace: [])
         let rules = rulesByOrganization[facts.organization] ?? []
-        result.rules.reserveCapacity(rules.count)
-        if rules.isEmpty { result.trace.append("no rules for organization \(facts.organization)") }
+        var result = CompactEvaluation(view: view, rules: rules)
+        if rules.isEmpty {
+            result.trace.append("no rules for organization \(facts.organization)")
+            return result
+        }
+        // Each leaf is evaluated at most once per decision.
+        var records: [UInt32] = []
+        records.reserveCapacity(leafCounts[facts.organization] ?? 0)
+        result.ruleEnds.reserveCapacity(rules.count)
         var mailboxRule: String?
-        for rule in rules {
-            var conditions: [ConditionTrace] = []
-            let matched = rule.condition.map { evaluate($0, view: view, into: &conditions) } ?? true
-            var effects: [String] = []
-            defer {
-                result.rules.append(RuleTrace(rule: rule.id, pointer: rule.pointer, matched: matched, conditions: conditions, effects: effects))
-            }
-            guard matched else { continue }
-            let actions = rule.actions
-            if let destination = actions.destination {
-                let described = Self.describe(destination)
-                if let existing = result.destination, !rule.override {
-                    effects.append("\(described) not applied: rule \(Self.rule(of: existing)) already chose the destination (no override)")
-                } else {
-                    if let existing = result.destination {
-                        effects.append("\(described) overrides rule \(Self.rule(of: existing))")
-                    } else {
-                        effects.append(described)
-                    }
-                    switch destination {
-                    case .route(let route): result.destination = .route(route, rule: rule.id)
-                    case .askAI(let ask): result.destination = .askAI(ask, rule: rule.id)
-                    case .ignore(let reason): result.destination = .ignore(reason: reason, rule: rule.id)
-                    }
-                }
-            }
-            if let reply = actions.reply, !result.followUps.replies.contains(where: { $0.template == reply.template }) {
-                result.followUps.replies.append(reply)
-                effects.append("reply with template \(reply.template)")
-            }
-            if let meeting = actions.schedule {
-                result.followUps.meetings.append(meeting)
-                effects.append("schedule a \(meeting.durationMinutes)-minute meeting with \(meeting.attendeeField)")
-            }
-            if let forward = actions.forward, !result.followUps.forwards.contains(where: { $0.webhook == forward.webhook }) {
-                result.followUps.forwards.append(forward)
-                effects.append("forward to webhook \(forward.webhook)")
-            }
-            if let mailbox = actions.mailbox {
-                if let earlier = mailboxRule, !rule.override {
-                    effects.append("mailbox action not applied: rule \(earlier) already set one (no override)")
-                } else {
-                    result.followUps.mailbox = mailbox
-                    mailboxRule = rule.id
-                    effects.append("mailbox: " + [mailbox.moveTo.map { "move to \($0)" }, mailbox.addFlags.isEmpty ? nil : "flag \(mailbox.addFlags.joined(separator: " "))"].compactMap { $0 }.joined(separator: ", "))
-                }
-            }
-            result.trace.append("rule \(rule.id) matched: \(effects.joined(separator: "; "))")
-            if rule.stop {
-                effects.append("stop")
-                result.trace.append("rule \(rule.id) stops evaluation")
-                break
+        leaves.withUnsafeBufferPointer { leaves in
+            for (index, rule) in rules.enumerated() {
+                let matched = rule.nodes.isEmpty ? true : rule.nodes.withUnsafeBufferPointer { view.evaluate($0, at: 0, leaves: leaves, records: &records) }
+                result.ruleEnds.append(UInt32(records.count) << 1 | (matched ? 1 : 0))
+                guard matched else { continue }
+                let stop = result.apply(rule, mailboxRule: &mailboxRule)
+                result.effectRules.append(index)
+                if stop { break }
             }
         }
+        result.records = records
         if case .ignore? = result.destination {
             // Nobody answers a bounce or an auto-reply: ignoring drops every follow-up but the mailbox action.
             result.followUps = FollowUps(mailbox: result.followUps.mailbox)
         }
         return result
+    }
+}
+
+/// A decision's evaluation with its trace in compact form: per rule evaluated, where its leaf
+/// results end in `records` and whether it matched; effects for matched rules.
+struct CompactEvaluation {
+    let view: FactsView
+    let rules: [Rule]
+    var destination: RuleEvaluation.Destination?
+    var followUps = FollowUps()
+    var trace: [String] = []
+    /// Leaf results in evaluation order: `leaf index << 1 | result`.
+    var records: [UInt32] = []
+    /// Per rule evaluated, in order: `end of its leaf records << 1 | matched`.
+    var ruleEnds: [UInt32] = []
+    /// Rules (indexes into `rules`) that matched, and their effects, in order.
+    var effectRules: [Int] = []
+    var effects: [[String]] = []
+
+    init(view: FactsView, rules: [Rule]) {
+        self.view = view
+        self.rules = rules
+    }
+
+    /// Applies a matching rule's actions; returns whether it stops evaluation.
+    mutating func apply(_ rule: Rule, mailboxRule: inout String?) -> Bool {
+        var effects: [String] = []
+        defer { self.effects.append(effects) }
+        let actions = rule.actions
+        if let destination = actions.destination {
+            let described = Self.describe(destination)
+            if let existing = self.destination, !rule.override {
+                effects.append("\(described) not applied: rule \(Self.rule(of: existing)) already chose the destination (no override)")
+            } else {
+                if let existing = self.destination {
+                    effects.append("\(described) overrides rule \(Self.rule(of: existing))")
+                } else {
+                    effects.append(described)
+                }
+                switch destination {
+                case .route(let route): self.destination = .route(route, rule: rule.id)
+                case .askAI(let ask): self.destination = .askAI(ask, rule: rule.id)
+                case .ignore(let reason): self.destination = .ignore(reason: reason, rule: rule.id)
+                }
+            }
+        }
+        if let reply = actions.reply, !followUps.replies.contains(where: { $0.template == reply.template }) {
+            followUps.replies.append(reply)
+            effects.append("reply with template \(reply.template)")
+        }
+        if let meeting = actions.schedule {
+            followUps.meetings.append(meeting)
+            effects.append("schedule a \(meeting.durationMinutes)-minute meeting with \(meeting.attendeeField)")
+        }
+        if let forward = actions.forward, !followUps.forwards.contains(where: { $0.webhook == forward.webhook }) {
+            followUps.forwards.append(forward)
+            effects.append("forward to webhook \(forward.webhook)")
+        }
+        if let mailbox = actions.mailbox {
+            if let earlier = mailboxRule, !rule.override {
+                effects.append("mailbox action not applied: rule \(earlier) already set one (no override)")
+            } else {
+                followUps.mailbox = mailbox
+                mailboxRule = rule.id
+                effects.append("mailbox: " + [mailbox.moveTo.map { "move to \($0)" }, mailbox.addFlags.isEmpty ? nil : "flag \(mailbox.addFlags.joined(separator: " "))"].compactMap { $0 }.joined(separator: ", "))
+            }
+        }
+        trace.append("rule \(rule.id) matched: \(effects.joined(separator: "; "))")
+        if rule.stop {
+            effects.append("stop")
+            trace.append("rule \(rule.id) stops evaluation")
+            return true
+        }
+        return false
+    }
+
+    /// The structured trace: a `RuleTrace` per rule evaluated, a `ConditionTrace` per leaf evaluated.
+    func materialize(leaves: [Leaf]) -> RuleEvaluation {
+        let view = self.view
+        var traces: [RuleTrace] = []
+        traces.reserveCapacity(ruleEnds.count)
+        var leafStart = 0
+        var effectIndex = 0
+        records.withUnsafeBufferPointer { records in
+            leaves.withUnsafeBufferPointer { leaves in
+                for (index, end) in ruleEnds.enumerated() {
+                    let rule = rules[index]
+                    let leafEnd = Int(end >> 1)
+                    func condition(_ position: Int) -> ConditionTrace {
+                        let record = records[position]
+                        let leaf = leaves[Int(record >> 1)]
+                        return ConditionTrace(
+                            pointer: leaf.pointer, field: leaf.fieldText, op: leaf.opText, expected: leaf.expectedText,
+                            actual: view.display(leaf), result: record & 1 != 0
+                        )
+                    }
+                    // Array literals for the usual sizes: they allocate with the storage type's
+                    // cached metadata, where the generic initialisers look it up every time.
+                    let conditions: [ConditionTrace]
+                    switch leafEnd - leafStart {
+                    case 0: conditions = []
+                    case 1: conditions = [condition(leafStart)]
+                    case 2: conditions = [condition(leafStart), condition(leafStart + 1)]
+                    case 3: conditions = [condition(leafStart), condition(leafStart + 1), condition(leafStart + 2)]
+                    case 4: conditions = [condition(leafStart), condition(leafStart + 1), condition(leafStart + 2), condition(leafStart + 3)]
+                    default:
+                        var list: [ConditionTrace] = []
+                        list.reserveCapacity(leafEnd - leafStart)
+                        for position in leafStart..<leafEnd { list.append(condition(position)) }
+                        conditions = list
+                    }
+                    var effects: [String] = []
+                    if effectIndex < effectRules.count, effectRules[effectIndex] == index {
+                        effects = self.effects[effectIndex]
+                        effectIndex += 1
+                    }
+                    traces.append(RuleTrace(rule: rule.id, pointer: rule.pointer, matched: end & 1 != 0, conditions: conditions, effects: effects))
+                    leafStart = leafEnd
+                }
+            }
+        }
+        return RuleEvaluation(destination: destination, followUps: followUps, rules: traces, trace: trace)
     }
 
     private static func describe(_ destination: RuleDestination) -> String {
@@ -106,108 +205,111 @@ extension RuleSet {
         case .route(_, let rule), .askAI(_, let rule), .ignore(_, let rule): return rule
         }
     }
+}
 
-    private func evaluate(_ condition: Condition, view: FactsView, into trace: inout [ConditionTrace]) -> Bool {
-        switch condition {
-        case .all(let children):
-            for child in children where !evaluate(child, view: view, into: &trace) { return false }
-            return true
-        case .any(let children):
-            for child in children where evaluate(child, view: view, into: &trace) { return true }
-            return false
-        case .not(let child):
-            return !evaluate(child, view: view, into: &trace)
-        case .leaf(let leaf):
-            let values = view.values(leaf)
-            let result = Self.test(leaf, values: values, view: view)
-            trace.append(ConditionTrace(
-                pointer: leaf.pointer, field: leaf.fieldText, op: leaf.op.rawValue, expected: leaf.expectedText,
-                actual: view.display(leaf, values: values), result: result
-            ))
+extension FactsView {
+    /// Evaluates the condition subtree at `index`, recording each leaf evaluated.
+    func evaluate(_ nodes: UnsafeBufferPointer<ConditionNode>, at index: Int, leaves: UnsafeBufferPointer<Leaf>, records: inout [UInt32]) -> Bool {
+        let node = nodes[index]
+        switch node.kind {
+        case .leaf:
+            let result = test(leaves[Int(node.leaf)])
+            records.append(UInt32(node.leaf) << 1 | (result ? 1 : 0))
             return result
+        case .not:
+            return !evaluate(nodes, at: index + 1, leaves: leaves, records: &records)
+        case .all:
+            var child = index + 1
+            let end = Int(node.end)
+            while child < end {
+                if !evaluate(nodes, at: child, leaves: leaves, records: &records) { return false }
+                child = Int(nodes[child].end)
+            }
+            return true
+        case .any:
+            var child = index + 1
+            let end = Int(node.end)
+            while child < end {
+                if evaluate(nodes, at: child, leaves: leaves, records: &records) { return true }
+                child = Int(nodes[child].end)
+            }
+            return false
         }
     }
 
-
-    static func test(_ leaf: Leaf, values: [FieldValue], view: FactsView) -> Bool {
-        func strings() -> [String] {
-            if leaf.caseSensitive { return values.map(\.text) }
-            if case .weekday = leaf.field { return values.map(\.text) }
-            return view.loweredStrings(leaf)
-        }
-        switch (leaf.op, leaf.operand) {
-        case (.exists, .bool(let expected)):
-            let present = values.contains { value in
+    func test(_ leaf: Leaf) -> Bool {
+        switch leaf.test {
+        case .exists(let expected):
+            let present = values(leaf).contains { value in
                 if case .string(let text) = value { return !text.isEmpty }
                 return true
             }
             return present == expected
-        case (.equals, _):
-            return equals(leaf, values: values, strings: strings)
-        case (.notEquals, _):
-            return !equals(leaf, values: values, strings: strings)
-        case (.in, .strings(let set)):
-            return strings().contains { set.contains($0) }
-        case (.in, .numbers(let set)):
-            return values.contains { $0.number.map { set.contains($0) } ?? false }
-        // Byte-wise on UTF-8: both sides are lower-cased already (unless case-sensitive), and a
-        // byte search is several times faster than Character-wise matching on long bodies.
-        case (.contains, .string):
-            return strings().contains { UTF8Search.contains(leaf.needle, in: $0) }
-        case (.startsWith, .string):
-            return strings().contains { $0.utf8.starts(with: leaf.needle) }
-        case (.endsWith, .string):
-            return strings().contains { UTF8Search.hasSuffix(leaf.needle, in: $0) }
-        case (.matches, .regex(let regex)):
-            return values.contains { regex.matches($0.text) }
-        case (.lt, _), (.lte, _), (.gt, _), (.gte, _):
-            return values.contains { value in
-                guard let order = compare(value, leaf.operand) else { return false }
-                switch leaf.op {
-                case .lt: return order < 0
-                case .lte: return order <= 0
-                case .gt: return order > 0
-                default: return order >= 0
-                }
-            }
-        default:
-            // The loader pairs every operator with its operand kind; nothing else reaches here.
-            return false
-        }
-    }
-
-    private static func equals(_ leaf: Leaf, values: [FieldValue], strings: () -> [String]) -> Bool {
-        switch leaf.operand {
-        case .string(let expected): return strings().contains(expected)
-        case .number(let expected): return values.contains { $0.number == expected }
-        case .bool(let expected):
-            return values.contains { value in
+        case .equalsString(let expected, let negated):
+            return strings(leaf).contains(expected) != negated
+        case .equalsNumber(let expected, let negated):
+            return numbers(leaf).contains { $0 == expected } != negated
+        case .equalsBool(let expected, let negated):
+            let found = values(leaf).contains { value in
                 if case .bool(let flag) = value { return flag == expected }
                 if case .string(let text) = value { return text.lowercased() == (expected ? "true" : "false") }
                 return false
             }
-        default: return false
+            return found != negated
+        case .inStrings(let set):
+            return strings(leaf).contains { set.contains($0) }
+        case .inNumbers(let set):
+            return numbers(leaf).contains { $0.map { set.contains($0) } ?? false }
+        // Byte-wise on UTF-8: both sides are lower-cased already (unless case-sensitive), and a
+        // byte search is several times faster than Character-wise matching on long bodies.
+        case .contains:
+            let needle = leaf.needle
+            return strings(leaf).contains { UTF8Search.contains(needle, in: $0) }
+        case .startsWith:
+            let needle = leaf.needle
+            return strings(leaf).contains { $0.utf8.starts(with: needle) }
+        case .endsWith:
+            let needle = leaf.needle
+            return strings(leaf).contains { UTF8Search.hasSuffix(needle, in: $0) }
+        case .matches(let regex):
+            let texts = texts(leaf)
+            if regex.literal.isEmpty { return texts.contains { regex.matches($0) } }
+            if regex.caseInsensitive {
+                // Case-insensitive matching folds some non-ASCII characters to ASCII ones (K, ſ,
+                // ligatures), so the lower-cased literal proves a miss only on ASCII text.
+                let lowered = lowered(leaf)
+                let ascii = ascii(leaf)
+                for index in texts.indices {
+                    if ascii[index] && !UTF8Search.contains(regex.literal, in: lowered[index]) { continue }
+                    if regex.matches(texts[index]) { return true }
+                }
+                return false
+            }
+            for text in texts where UTF8Search.contains(regex.literal, in: text) {
+                if regex.matches(text) { return true }
+            }
+            return false
+        case .compareNumber(let expected, let comparison):
+            return numbers(leaf).contains { number in
+                guard let actual = number else { return false }
+                return Self.holds(actual < expected ? -1 : (actual > expected ? 1 : 0), comparison)
+            }
+        case .compareDate(let expected, let comparison):
+            return dates(leaf).contains { date in
+                guard let actual = date else { return false }
+                return Self.holds(actual < expected ? -1 : (actual > expected ? 1 : 0), comparison)
+            }
+        case .constant(let result):
+            return result
         }
     }
 
-    /// -1, 0, 1, or nil when the value cannot be compared with the operand.
-    private static func compare(_ value: FieldValue, _ operand: Operand) -> Int? {
-        switch operand {
-        case .number(let expected):
-            guard let actual = value.number else { return nil }
-            return actual < expected ? -1 : (actual > expected ? 1 : 0)
-        case .date(let expected):
-            let actual: Date
-            switch value {
-            case .date(let date): actual = date
-            case .string(let text):
-                guard let date = RuleLoader.date(text) else { return nil }
-                actual = date
-            default: return nil
-            }
-            return actual < expected ? -1 : (actual > expected ? 1 : 0)
-        default:
-            return nil
+    private static func holds(_ order: Int, _ comparison: LeafTest.Comparison) -> Bool {
+        switch comparison {
+        case .lt: return order < 0
+        case .lte: return order <= 0
+        case .gt: return order > 0
+        case .gte: return order >= 0
         }
     }
 }
@@ -215,29 +317,63 @@ extension RuleSet {
 /// Substring tests on UTF-8 bytes.
 enum UTF8Search {
     static func contains(_ needle: [UInt8], in haystack: String) -> Bool {
-        guard let first = needle.first else { return true }
+        if needle.isEmpty { return true }
         var text = haystack
         return text.withUTF8 { bytes in
-            let count = needle.count
-            guard bytes.count >= count, let base = bytes.baseAddress else { return false }
-            return needle.withUnsafeBufferPointer { pattern in
-                guard let patternBase = pattern.baseAddress else { return false }
-                var start = base
-                let end = base + (bytes.count - count + 1)
-                // memchr finds candidate first bytes with vector instructions; memcmp checks the rest.
-                while start < end, let found = memchr(start, Int32(first), end - start) {
-                    let candidate = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
-                    if memcmp(candidate, patternBase, count) == 0 { return true }
-                    start = candidate + 1
+            needle.withUnsafeBufferPointer { pattern in find(pattern, in: bytes) }
+        }
+    }
+
+    /// Whether `needle` (not empty) occurs in `haystack`. Compares the needle's first and last
+    /// bytes 16 positions at a time (SIMD) and checks the rest only where both agree, so long
+    /// texts are scanned at several bytes per cycle whatever the needle.
+    static func find(_ needle: UnsafeBufferPointer<UInt8>, in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = needle.count
+        guard count > 0, haystack.count >= count, let base = haystack.baseAddress, let pattern = needle.baseAddress else { return count == 0 }
+        let firstByte = pattern[0]
+        if count == 1 { return memchr(base, Int32(firstByte), haystack.count) != nil }
+        let lastByte = pattern[count - 1]
+        // Candidate starts: 0...lastStart.
+        let lastStart = haystack.count - count
+        var start = 0
+        if lastStart >= 15 {
+            let first = SIMD16<UInt8>(repeating: firstByte)
+            let last = SIMD16<UInt8>(repeating: lastByte)
+            let raw = UnsafeRawPointer(base)
+            while start + 15 <= lastStart {
+                let heads = raw.loadUnaligned(fromByteOffset: start, as: SIMD16<UInt8>.self)
+                let tails = raw.loadUnaligned(fromByteOffset: start + count - 1, as: SIMD16<UInt8>.self)
+                let hits = (heads .== first) .& (tails .== last)
+                if any(hits) {
+                    for lane in 0..<16 where hits[lane] {
+                        if count <= 2 || memcmp(base + start + lane + 1, pattern + 1, count - 2) == 0 { return true }
+                    }
                 }
-                return false
+                start += 16
             }
         }
+        while start <= lastStart {
+            if base[start] == firstByte, base[start + count - 1] == lastByte,
+               count <= 2 || memcmp(base + start + 1, pattern + 1, count - 2) == 0 {
+                return true
+            }
+            start += 1
+        }
+        return false
     }
 
     static func hasSuffix(_ needle: [UInt8], in haystack: String) -> Bool {
         let bytes = haystack.utf8
         guard bytes.count >= needle.count else { return false }
         return bytes.suffix(needle.count).elementsEqual(needle)
+    }
+
+    static func isASCII(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            var combined: UInt8 = 0
+            for byte in bytes { combined |= byte }
+            return combined < 0x80
+        }
     }
 }

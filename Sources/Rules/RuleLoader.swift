@@ -65,7 +65,14 @@ public struct RuleLoader {
     private var issues: [RuleIssue] = []
     private var templates: [String: ReplyTemplate] = [:]
     private var defaultTimeZone = TimeZone(identifier: "UTC") ?? TimeZone.current
-    private var slots: [FieldRef: Int] = [:]
+    /// Value-cache slots: one per field, and for time fields one per field and time zone.
+    private var slots: [SlotKey: Int] = [:]
+    private var leaves: [Leaf] = []
+
+    private struct SlotKey: Hashable {
+        var field: FieldRef
+        var timeZone: String?
+    }
 
     private init(file: String, context: RuleContext) {
         self.file = file
@@ -93,8 +100,12 @@ public struct RuleLoader {
         let rules = loader.readDocument(root)
         guard loader.issues.isEmpty else { throw RuleFileError(file: file, issues: loader.issues) }
         var byOrganization: [String: [Rule]] = [:]
-        for rule in rules { byOrganization[rule.organization, default: []].append(rule) }
-        return RuleSet(file: file, rulesByOrganization: byOrganization, templates: loader.templates, fieldSlots: loader.slots.count)
+        var leafCounts: [String: Int] = [:]
+        for rule in rules {
+            byOrganization[rule.organization, default: []].append(rule)
+            leafCounts[rule.organization, default: 0] += rule.nodes.count { $0.kind == .leaf }
+        }
+        return RuleSet(file: file, rulesByOrganization: byOrganization, templates: loader.templates, fieldSlots: loader.slots.count, leaves: loader.leaves, leafCounts: leafCounts)
     }
 
     /// RFC 6901: `~` → `~0`, `/` → `~1`.
@@ -196,10 +207,37 @@ public struct RuleLoader {
             issue(Self.pointer(path, "then"), "missing; expected an object of actions (route, ask_ai, ignore, reply, schedule, forward, mailbox)")
         }
         guard enabled, let actions, let organization else { return nil }
-        return Rule(id: id, pointer: path, organization: organization.id, condition: condition, actions: actions, stop: stop, override: override)
+        var nodes: [ConditionNode] = []
+        if let condition { flatten(condition, into: &nodes) }
+        return Rule(id: id, pointer: path, organization: organization.id, condition: condition, nodes: nodes, actions: actions, stop: stop, override: override)
     }
 
     // MARK: - Conditions
+
+    /// Appends `condition` in pre-order; leaves go to the file's leaf table.
+    private mutating func flatten(_ condition: Condition, into nodes: inout [ConditionNode]) {
+        let start = nodes.count
+        let kind: ConditionNode.Kind
+        var leafIndex: Int32 = -1
+        // Placeholder, completed once the subtree's end is known.
+        nodes.append(ConditionNode(kind: .leaf, end: 0, leaf: -1))
+        switch condition {
+        case .all(let children):
+            kind = .all
+            for child in children { flatten(child, into: &nodes) }
+        case .any(let children):
+            kind = .any
+            for child in children { flatten(child, into: &nodes) }
+        case .not(let child):
+            kind = .not
+            flatten(child, into: &nodes)
+        case .leaf(let leaf):
+            kind = .leaf
+            leafIndex = Int32(leaves.count)
+            leaves.append(leaf)
+        }
+        nodes[start] = ConditionNode(kind: kind, end: Int32(nodes.count), leaf: leafIndex)
+    }
 
     private mutating func readCondition(_ value: JSONValue, at path: String) -> Condition? {
         guard case .object(let fields) = value else {
@@ -253,8 +291,14 @@ public struct RuleLoader {
         guard let operand = readOperand(value, op: op, field: field, fieldText: fieldText, caseSensitive: caseSensitive, at: valuePath) else { return nil }
         var needle: [UInt8] = []
         if case .string(let text) = operand { needle = Array(text.utf8) }
-        let slot = slots[field] ?? slots.count
-        slots[field] = slot
+        let key: SlotKey
+        switch field {
+        // Time fields depend on the condition's time zone.
+        case .timeHour, .timeOfDay, .weekday: key = SlotKey(field: field, timeZone: timeZone.identifier)
+        default: key = SlotKey(field: field, timeZone: nil)
+        }
+        let slot = slots[key] ?? slots.count
+        slots[key] = slot
         return Leaf(pointer: path, fieldText: fieldText, field: field, op: op, operand: operand, caseSensitive: caseSensitive, calendar: calendar, expectedText: value?.displayText, needle: needle, slot: slot)
     }
 
@@ -337,7 +381,7 @@ public struct RuleLoader {
             }
             do {
                 let expression = try NSRegularExpression(pattern: pattern, options: caseSensitive ? [] : [.caseInsensitive])
-                return .regex(CompiledRegex(expression: expression))
+                return .regex(CompiledRegex(expression: expression, pattern: pattern, caseInsensitive: !caseSensitive))
             } catch {
                 issue(path, "expected a valid regular expression (ICU syntax), got \"\(pattern)\"")
                 return nil

@@ -10,9 +10,14 @@ public struct RuleSet: Sendable {
     let rulesByOrganization: [String: [Rule]]
     /// Reply templates by id.
     public let templates: [String: ReplyTemplate]
-    /// Distinct fields the conditions read; each leaf knows its field's slot, so a decision
-    /// caches field values in an array instead of hashing field names.
+    /// Distinct fields the conditions read (time fields: per time zone); each leaf knows its
+    /// field's slot, so a decision caches field values in an array instead of hashing field names.
     let fieldSlots: Int
+    /// Every leaf condition of the file; `ConditionNode.leaf` indexes it and the compact trace
+    /// of a decision records these indexes.
+    let leaves: [Leaf]
+    /// Leaves per organization (an upper bound of the leaf results one decision records).
+    let leafCounts: [String: Int]
 
     /// How many rules the file holds (across organizations).
     public var count: Int { rulesByOrganization.values.reduce(0) { $0 + $1.count } }
@@ -36,19 +41,34 @@ final class Rule: Sendable {
     let pointer: String
     let organization: String
     let condition: Condition?
+    /// `condition` flattened in pre-order (empty: no `when`, always matches); see `ConditionNode`.
+    let nodes: [ConditionNode]
     let actions: RuleActions
     let stop: Bool
     let override: Bool
 
-    init(id: String, pointer: String, organization: String, condition: Condition?, actions: RuleActions, stop: Bool, override: Bool) {
+    init(id: String, pointer: String, organization: String, condition: Condition?, nodes: [ConditionNode], actions: RuleActions, stop: Bool, override: Bool) {
         self.id = id
         self.pointer = pointer
         self.organization = organization
         self.condition = condition
+        self.nodes = nodes
         self.actions = actions
         self.stop = stop
         self.override = override
     }
+}
+
+/// One node of a flattened condition tree. Children of a group follow it directly; `end` is the
+/// index just past the node's subtree, so a group walks its children by jumping from end to end
+/// and evaluation needs neither recursion over enums nor reference counting.
+struct ConditionNode: Sendable {
+    enum Kind: UInt8, Sendable { case all, any, not, leaf }
+    let kind: Kind
+    /// Index past this node's subtree in the rule's node array.
+    let end: Int32
+    /// For a leaf: its index in `RuleSet.leaves`.
+    let leaf: Int32
 }
 
 /// What a matching rule asks for.
@@ -144,9 +164,134 @@ enum Operand: Sendable {
 /// so sharing one compiled pattern between concurrent evaluations is safe.
 struct CompiledRegex: @unchecked Sendable {
     let expression: NSRegularExpression
+    /// A literal every match contains (UTF-8, lower-cased when the pattern is case-insensitive),
+    /// or empty when the pattern has none that is safe to use. A subject without it cannot match,
+    /// so the regular expression (and Foundation's UTF-16 copy of the subject) is skipped.
+    let literal: [UInt8]
+    let caseInsensitive: Bool
+
+    init(expression: NSRegularExpression, pattern: String, caseInsensitive: Bool) {
+        self.expression = expression
+        self.caseInsensitive = caseInsensitive
+        let found = Self.requiredLiteral(pattern)
+        literal = caseInsensitive ? found.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } : found
+    }
 
     func matches(_ text: String) -> Bool {
         expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// The longest run of ASCII literal characters that every match of `pattern` (ICU syntax)
+    /// contains, or empty. Deliberately conservative: any alternation disables it, and scanning
+    /// stops at the first construct other than literal characters, escaped punctuation and
+    /// zero-width assertions (`^`, `$`, `\b`, `\B`, `\A`, `\z`, `\Z`, `\G`); a character
+    /// followed by `?`, `*` or `{` is optional and ends the scan without it.
+    static func requiredLiteral(_ pattern: String) -> [UInt8] {
+        let bytes = Array(pattern.utf8)
+        if bytes.contains(UInt8(ascii: "|")) { return [] }
+        var best: [UInt8] = []
+        var run: [UInt8] = []
+        var index = 0
+        func endRun() {
+            if run.count > best.count { best = run }
+            run.removeAll(keepingCapacity: true)
+        }
+        scan: while index < bytes.count {
+            let byte = bytes[index]
+            var literal: UInt8?
+            var width = 1
+            switch byte {
+            case UInt8(ascii: "^"), UInt8(ascii: "$"):
+                endRun()
+            case UInt8(ascii: "\\"):
+                guard index + 1 < bytes.count else { break scan }
+                let next = bytes[index + 1]
+                width = 2
+                switch next {
+                case UInt8(ascii: "b"), UInt8(ascii: "B"), UInt8(ascii: "A"), UInt8(ascii: "z"), UInt8(ascii: "Z"), UInt8(ascii: "G"):
+                    endRun()
+                case 0x21...0x2F, 0x3A...0x40, 0x5B...0x60, 0x7B...0x7E:
+                    // A backslash before ASCII punctuation quotes it.
+                    literal = next
+                default:
+                    break scan
+                }
+            case UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "["), UInt8(ascii: "]"),
+                 UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "?"):
+                break scan
+            case 0x20...0x7E:
+                literal = byte
+            default:
+                // Control characters and non-ASCII (case folding may map them to ASCII and back).
+                break scan
+            }
+            index += width
+            guard let literal else { continue }
+            if index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "?"), UInt8(ascii: "*"), UInt8(ascii: "{"):
+                    break scan
+                case UInt8(ascii: "+"):
+                    run.append(literal)
+                    break scan
+                default: break
+                }
+            }
+            run.append(literal)
+        }
+        endRun()
+        return best
+    }
+}
+
+/// A leaf's comparison, compiled: the operator paired with its operand, so evaluation switches
+/// once instead of over (operator, operand) pairs.
+enum LeafTest: Sendable {
+    case exists(Bool)
+    /// `equals` (`negated`: `not_equals`) against a normalised string.
+    case equalsString(String, negated: Bool)
+    case equalsNumber(Double, negated: Bool)
+    case equalsBool(Bool, negated: Bool)
+    case inStrings(Set<String>)
+    case inNumbers(Set<Double>)
+    /// Byte-wise on `Leaf.needle`.
+    case contains, startsWith, endsWith
+    case matches(CompiledRegex)
+    case compareNumber(Double, Comparison)
+    case compareDate(Date, Comparison)
+    /// An operator paired with an operand it does not take (the loader prevents it).
+    case constant(Bool)
+
+    enum Comparison: Sendable { case lt, lte, gt, gte }
+
+    init(op: Operator, operand: Operand) {
+        func comparison() -> Comparison {
+            switch op {
+            case .lt: return .lt
+            case .lte: return .lte
+            case .gt: return .gt
+            default: return .gte
+            }
+        }
+        switch (op, operand) {
+        case (.exists, .bool(let expected)): self = .exists(expected)
+        case (.equals, .string(let text)), (.notEquals, .string(let text)): self = .equalsString(text, negated: op == .notEquals)
+        case (.equals, .number(let number)), (.notEquals, .number(let number)): self = .equalsNumber(number, negated: op == .notEquals)
+        case (.equals, .bool(let flag)), (.notEquals, .bool(let flag)): self = .equalsBool(flag, negated: op == .notEquals)
+        case (.equals, _): self = .constant(false)
+        case (.notEquals, _): self = .constant(true)
+        case (.in, .strings(let set)): self = .inStrings(set)
+        case (.in, .numbers(let set)): self = .inNumbers(set)
+        case (.contains, .string): self = .contains
+        case (.startsWith, .string): self = .startsWith
+        case (.endsWith, .string): self = .endsWith
+        case (.matches, .regex(let regex)): self = .matches(regex)
+        case (.lt, .number(let number)), (.lte, .number(let number)), (.gt, .number(let number)), (.gte, .number(let number)):
+            self = .compareNumber(number, comparison())
+        case (.lt, .date(let date)), (.lte, .date(let date)), (.gt, .date(let date)), (.gte, .date(let date)):
+            self = .compareDate(date, comparison())
+        default: self = .constant(false)
+        }
     }
 }
 
@@ -168,6 +313,13 @@ final class Leaf: Sendable {
     let needle: [UInt8]
     /// Index of `field` in the per-decision value cache (`RuleSet.fieldSlots`).
     let slot: Int
+    /// `op` and `operand` compiled.
+    let test: LeafTest
+    /// `op.rawValue`, for traces.
+    let opText: String
+    /// String comparisons read the values as they are (case-sensitive, and weekday names which
+    /// are lower-case already) instead of lower-cased.
+    let readsText: Bool
 
     init(pointer: String, fieldText: String, field: FieldRef, op: Operator, operand: Operand, caseSensitive: Bool, calendar: Calendar, expectedText: String?, needle: [UInt8], slot: Int) {
         self.pointer = pointer
@@ -180,5 +332,8 @@ final class Leaf: Sendable {
         self.expectedText = expectedText
         self.needle = needle
         self.slot = slot
+        self.test = LeafTest(op: op, operand: operand)
+        self.opText = op.rawValue
+        if case .weekday = field { readsText = true } else { readsText = caseSensitive }
     }
 }
