@@ -52,8 +52,13 @@ def wait(db_path, count, start_epoch, timeout):
         except sqlite3.OperationalError:
             n, last = 0, None  # the daemon has not created its database yet
         if n >= count:
+            db = open_db(db_path)
+            last_intake = db.execute("SELECT max(received_at) FROM intakes").fetchone()[0]
+            db.close()
             seconds = last - start_epoch
-            print(f"items={n} seconds={seconds:.2f} messages_per_second={n / seconds:.1f}")
+            intake_seconds = last_intake - start_epoch
+            print(f"items={n} seconds={seconds:.2f} messages_per_second={n / seconds:.1f} "
+                  f"intake_seconds={intake_seconds:.2f} intakes_per_second={n / intake_seconds:.1f}")
             return
         time.sleep(0.05)
     sys.exit(f"timed out: {n} of {count} items after {timeout} s")

@@ -102,5 +102,7 @@ echo "IMAP end to end (Dovecot on loopback, STARTTLS, IDLE, processed action: mo
 printf '%-40s %s\n' "APPEND of the corpus (python imaplib)" "$(field "$append_line" seconds) s"
 printf '%-40s %s messages/s (%s items in %s s, start-up included)\n' "backlog → items committed" \
     "$(field "$e2e_line" messages_per_second)" "$(field "$e2e_line" items)" "$(field "$e2e_line" seconds)"
+printf '%-40s %s messages/s (last intake durable after %s s)\n' "  of which fetch → durable intakes" \
+    "$(field "$e2e_line" intakes_per_second)" "$(field "$e2e_line" intake_seconds)"
 printf '%-40s p50 %s ms, p99 %s ms (max %s ms, %s samples)\n' "IDLE: APPEND → intake committed" \
     "$(field "$latency_line" p50_ms)" "$(field "$latency_line" p99_ms)" "$(field "$latency_line" max_ms)" "$(field "$latency_line" samples)"
