@@ -1,3 +1,4 @@
+import Synchronization
 
 /// Actions a decision asks for besides the pipeline item. Carried out by follow-up jobs (replies by
 /// SMTP, meetings by the scheduler, forwards by the outbound webhook sender, mailbox acks by the
@@ -181,5 +182,62 @@ public struct AITrace: Sendable, Codable, Equatable {
         self.cached = cached
         self.attempts = attempts
         self.latencyMilliseconds = latencyMilliseconds
+    }
+}
+
+/// A decision's structured rule trace, built on first read.
+///
+/// The rules engine records what it evaluated compactly (leaf indexes and result bits) and hands
+/// over a closure that turns that record into `RuleTrace`s; most decisions are stored as soon as
+/// they are made, so the closure runs when the decision is encoded — once, whoever asks first.
+/// Equality and encoding see the materialised traces, so a deferred trace and an eager one with
+/// the same content are indistinguishable.
+public struct RuleTraces: Sendable, Equatable {
+    private let box: Box
+
+    public init(_ traces: [RuleTrace] = []) {
+        box = Box(.ready(traces))
+    }
+
+    /// `build` runs at most once, under a lock, on the first read.
+    public init(deferred build: @escaping @Sendable () -> [RuleTrace]) {
+        box = Box(.pending(build))
+    }
+
+    /// The traces, materialised now if they were not yet.
+    public var value: [RuleTrace] {
+        box.state.withLock { state in
+            switch state {
+            case .ready(let traces):
+                return traces
+            case .pending(let build):
+                let traces = build()
+                state = .ready(traces)
+                return traces
+            }
+        }
+    }
+
+    /// Whether reading `value` would run the deferred builder (for tests and benchmarks).
+    public var isMaterialized: Bool {
+        box.state.withLock { state in
+            if case .ready = state { return true }
+            return false
+        }
+    }
+
+    public static func == (lhs: RuleTraces, rhs: RuleTraces) -> Bool {
+        lhs.box === rhs.box || lhs.value == rhs.value
+    }
+
+    private final class Box: Sendable {
+        enum State {
+            case ready([RuleTrace])
+            case pending(@Sendable () -> [RuleTrace])
+        }
+
+        let state: Mutex<State>
+
+        init(_ state: State) { self.state = Mutex(state) }
     }
 }

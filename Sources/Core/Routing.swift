@@ -148,8 +148,14 @@ public struct Decision: Sendable, Codable, Equatable {
     public var trace: [String]
     /// What to do besides the item: replies, meeting requests, forwards, a mailbox action.
     public var followUps: FollowUps
-    /// Structured trace: each rule looked at, each condition's value and result.
-    public var rules: [RuleTrace]
+    /// Structured trace: each rule looked at, each condition's value and result. Built on first
+    /// read when the rules engine deferred it (`traces`).
+    public var rules: [RuleTrace] {
+        get { traces.value }
+        set { traces = RuleTraces(newValue) }
+    }
+    /// The structured trace as handed over by the router, possibly not yet materialised.
+    public var traces: RuleTraces
     /// The AI router call, when a rule asked for one.
     public var ai: AITrace?
 
@@ -157,12 +163,19 @@ public struct Decision: Sendable, Codable, Equatable {
         outcome: Outcome, route: Route?, decidedBy: String, trace: [String], followUps: FollowUps = FollowUps(),
         rules: [RuleTrace] = [], ai: AITrace? = nil
     ) {
+        self.init(outcome: outcome, route: route, decidedBy: decidedBy, trace: trace, followUps: followUps, traces: RuleTraces(rules), ai: ai)
+    }
+
+    public init(
+        outcome: Outcome, route: Route?, decidedBy: String, trace: [String], followUps: FollowUps = FollowUps(),
+        traces: RuleTraces, ai: AITrace? = nil
+    ) {
         self.outcome = outcome
         self.route = route
         self.decidedBy = decidedBy
         self.trace = trace
         self.followUps = followUps
-        self.rules = rules
+        self.traces = traces
         self.ai = ai
     }
 
@@ -177,8 +190,19 @@ public struct Decision: Sendable, Codable, Equatable {
         decidedBy = try container.decode(String.self, forKey: .decidedBy)
         trace = try container.decodeIfPresent([String].self, forKey: .trace) ?? []
         followUps = try container.decodeIfPresent(FollowUps.self, forKey: .followUps) ?? FollowUps()
-        rules = try container.decodeIfPresent([RuleTrace].self, forKey: .rules) ?? []
+        traces = RuleTraces(try container.decodeIfPresent([RuleTrace].self, forKey: .rules) ?? [])
         ai = try container.decodeIfPresent(AITrace.self, forKey: .ai)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encodeIfPresent(route, forKey: .route)
+        try container.encode(decidedBy, forKey: .decidedBy)
+        try container.encode(trace, forKey: .trace)
+        try container.encode(followUps, forKey: .followUps)
+        try container.encode(rules, forKey: .rules)
+        try container.encodeIfPresent(ai, forKey: .ai)
     }
 }
 

@@ -161,43 +161,42 @@ struct RulesBench: AsyncParsableCommand {
         let router = RulesRouter(rules: rules, config: loaded.config)
         let samples = Self.samples(organization: organization.id, source: organization.sources.first?.id ?? "bench")
         // Warm up (regex caches, allocations), then measure.
-        for sample in samples { _ = try await router.decide(sample) }
-        let clock = ContinuousClock()
-        let start = clock.now
-        var decisions = 0
-        var routed = 0
-        while clock.now - start < .milliseconds(Int(seconds * 1000)) {
-            for _ in 0..<50 {
-                for sample in samples {
-                    let decision = try await router.decide(sample)
-                    if decision.outcome == .route { routed += 1 }
-                    decisions += 1
+        for sample in samples { _ = try await router.decide(sample).rules }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // 1. What routing costs: the decision with its destination, follow-ups and step trace; the
+        //    structured rule trace is recorded compactly and built when first read.
+        // 2. The same, then the structured trace read (every RuleTrace and ConditionTrace built).
+        // 3. The same, then the decision encoded as the store writes it (sorted-key JSON).
+        for measure in ["decide", "decide+structured_trace", "decide+structured_trace+json"] {
+            let clock = ContinuousClock()
+            let start = clock.now
+            var decisions = 0
+            var routed = 0
+            var traced = 0
+            var bytes = 0
+            while clock.now - start < .milliseconds(Int(seconds * 1000)) {
+                for _ in 0..<50 {
+                    for sample in samples {
+                        let decision = try await router.decide(sample)
+                        if decision.outcome == .route { routed += 1 }
+                        switch measure {
+                        case "decide": break
+                        case "decide+structured_trace": traced += decision.rules.count
+                        default: bytes += try encoder.encode(decision).count
+                        }
+                        decisions += 1
+                    }
                 }
             }
+            let elapsed = clock.now - start
+            let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let perSecond = Double(decisions) / secondsElapsed
+            var line = "rules=\(rules.count) measure=\(measure) " + String(format: "decisions=%d seconds=%.2f decisions_per_second=%.0f microseconds_per_decision=%.2f routed=%d", decisions, secondsElapsed, perSecond, 1e6 / perSecond, routed)
+            if traced > 0 { line += " rule_traces_per_decision=\(traced / max(decisions, 1))" }
+            if bytes > 0 { line += " json_bytes_per_decision=\(bytes / max(decisions, 1))" }
+            print(line)
         }
-        let elapsed = clock.now - start
-        let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let perSecond = Double(decisions) / secondsElapsed
-        // What a stored decision costs: RulesRouter.decide, structured trace included.
-        print(String(format: "rules=%d measure=decide(evaluate+full_trace_as_stored) decisions=%d seconds=%.2f decisions_per_second=%.0f microseconds_per_decision=%.2f routed=%d", rules.count, decisions, secondsElapsed, perSecond, 1e6 / perSecond, routed))
-
-        // For comparison: evaluation with the compact trace only (no RuleTrace/ConditionTrace
-        // values, no Decision). Not what a stored decision costs.
-        let compactStart = clock.now
-        var evaluations = 0
-        var matched = 0
-        while clock.now - compactStart < .milliseconds(Int(seconds * 1000)) {
-            for _ in 0..<50 {
-                for sample in samples {
-                    matched += rules.evaluateWithoutStructuredTrace(sample)
-                    evaluations += 1
-                }
-            }
-        }
-        let compactElapsed = clock.now - compactStart
-        let compactSeconds = Double(compactElapsed.components.seconds) + Double(compactElapsed.components.attoseconds) / 1e18
-        let compactPerSecond = Double(evaluations) / compactSeconds
-        print(String(format: "rules=%d measure=evaluate+compact_trace evaluations=%d seconds=%.2f evaluations_per_second=%.0f microseconds_per_evaluation=%.2f matched=%d", rules.count, evaluations, compactSeconds, compactPerSecond, 1e6 / compactPerSecond, matched))
     }
 
     /// N rules shaped like real ones (domains, subjects, regexes, payload fields, invoice totals,

@@ -12,8 +12,12 @@ public struct RuleEvaluation: Sendable {
 
     public var destination: Destination?
     public var followUps: FollowUps
-    public var rules: [RuleTrace]
+    /// The structured trace, built when first read (see `RuleTraces`).
+    public var traces: RuleTraces
     public var trace: [String]
+
+    /// The structured trace: a `RuleTrace` per rule evaluated.
+    public var rules: [RuleTrace] { traces.value }
 }
 
 extension RuleSet {
@@ -27,16 +31,15 @@ extension RuleSet {
     /// - A matching rule with `stop: true` ends evaluation after its actions.
     ///
     /// Evaluation records the trace compactly (leaf indexes and result bits); the structured
-    /// `RuleTrace`s are built from it at the end, with the same content.
+    /// `RuleTrace`s are built from it when the decision's trace is first read — in the daemon,
+    /// when the decision is encoded for the store — with the same content.
     public func evaluate(_ facts: Facts) -> RuleEvaluation {
-        evaluateCompact(facts).materialize(leaves: leaves)
-    }
-
-    /// For `astralisd rules bench`: evaluates with the compact trace only, without building the
-    /// `RuleTrace`s a stored decision carries. Returns how many rules matched.
-    public func evaluateWithoutStructuredTrace(_ facts: Facts) -> Int {
         let compact = evaluateCompact(facts)
-        return compact.ruleEnds.reduce(0) { $0 + Int($1 & 1) }
+        let record = DeferredTrace(compact, leaves: leaves)
+        return RuleEvaluation(
+            destination: compact.destination, followUps: compact.followUps,
+            traces: RuleTraces(deferred: { record.build() }), trace: compact.trace
+        )
     }
 
     func evaluateCompact(_ facts: Facts) -> CompactEvaluation {
@@ -69,6 +72,24 @@ extension RuleSet {
         }
         return result
     }
+}
+
+/// What `RuleTraces` keeps until the structured trace is read: the compact record and the facts
+/// view it refers to.
+///
+/// `@unchecked Sendable`: the view caches per-field values in place and is not thread-safe, but
+/// after evaluation nothing else holds it — `build` is its only user, and `RuleTraces` runs
+/// `build` at most once, under its lock.
+private final class DeferredTrace: @unchecked Sendable {
+    private let compact: CompactEvaluation
+    private let leaves: [Leaf]
+
+    init(_ compact: CompactEvaluation, leaves: [Leaf]) {
+        self.compact = compact
+        self.leaves = leaves
+    }
+
+    func build() -> [RuleTrace] { compact.materialize(leaves: leaves) }
 }
 
 /// A decision's evaluation with its trace in compact form: per rule evaluated, where its leaf
@@ -145,7 +166,7 @@ struct CompactEvaluation {
     }
 
     /// The structured trace: a `RuleTrace` per rule evaluated, a `ConditionTrace` per leaf evaluated.
-    func materialize(leaves: [Leaf]) -> RuleEvaluation {
+    func materialize(leaves: [Leaf]) -> [RuleTrace] {
         let view = self.view
         var traces: [RuleTrace] = []
         traces.reserveCapacity(ruleEnds.count)
@@ -189,7 +210,7 @@ struct CompactEvaluation {
                 }
             }
         }
-        return RuleEvaluation(destination: destination, followUps: followUps, rules: traces, trace: trace)
+        return traces
     }
 
     private static func describe(_ destination: RuleDestination) -> String {

@@ -40,18 +40,18 @@ public struct RulesRouter: IntakeRouter {
             return Decision(
                 outcome: base.outcome, route: base.route, decidedBy: base.decidedBy,
                 trace: evaluation.trace + ["no rule chose a destination"] + base.trace,
-                followUps: evaluation.followUps, rules: evaluation.rules
+                followUps: evaluation.followUps, traces: evaluation.traces
             )
         case .route(let route, let rule)?:
             return Decision(
                 outcome: .route, route: route, decidedBy: "rule:\(rule)", trace: evaluation.trace,
-                followUps: evaluation.followUps, rules: evaluation.rules
+                followUps: evaluation.followUps, traces: evaluation.traces
             )
         case .ignore(let reason, let rule)?:
             return Decision(
                 outcome: .ignore, route: nil, decidedBy: "rule:\(rule)",
                 trace: evaluation.trace + ["ignored" + (reason.map { ": \($0)" } ?? "")],
-                followUps: evaluation.followUps, rules: evaluation.rules
+                followUps: evaluation.followUps, traces: evaluation.traces
             )
         case .askAI(let ask, let rule)?:
             return await askAI(ask, rule: rule, facts: facts, evaluation: evaluation)
@@ -72,7 +72,7 @@ public struct RulesRouter: IntakeRouter {
                 trace.append("AI router chose \(destination) with confidence \(confidence) (model \(answer.trace.model))")
                 return Decision(
                     outcome: .route, route: candidate.route, decidedBy: "ai", trace: trace,
-                    followUps: evaluation.followUps, rules: evaluation.rules, ai: aiTrace
+                    followUps: evaluation.followUps, traces: evaluation.traces, ai: aiTrace
                 )
             }
             trace.append("AI router answer not used (\(answer.trace.outcome)); fallback of rule \(rule) applies")
@@ -84,13 +84,13 @@ public struct RulesRouter: IntakeRouter {
             trace.append("fallback route to \(route.pipeline)/\(route.stage)")
             return Decision(
                 outcome: .route, route: route, decidedBy: "ai-fallback:\(rule)", trace: trace,
-                followUps: evaluation.followUps, rules: evaluation.rules, ai: aiTrace
+                followUps: evaluation.followUps, traces: evaluation.traces, ai: aiTrace
             )
         case .review:
             trace.append("held for human review")
             return Decision(
                 outcome: .review, route: nil, decidedBy: "ai-fallback:\(rule)", trace: trace,
-                followUps: evaluation.followUps, rules: evaluation.rules, ai: aiTrace
+                followUps: evaluation.followUps, traces: evaluation.traces, ai: aiTrace
             )
         }
     }

@@ -25,6 +25,35 @@ struct RuleSemanticsTests {
         #expect(decision.rules[1].effects.first?.contains("not applied") == true)
     }
 
+    /// The structured trace is built on first read; what is read, compared and encoded is the
+    /// same as an eagerly built trace with the same content.
+    @Test func structuredTraceIsBuiltOnFirstReadAndEncodesLikeAnEagerOne() async throws {
+        let decision = try await decide("""
+        [{"id": "a", "when": {"all": [\(Self.always), {"field": "subject", "op": "contains", "value": "invoice"}]}, "then": {"route": {"pipeline": "finance"}}},
+         {"id": "b", "when": \(Self.never), "then": {"route": {"pipeline": "support"}}}]
+        """)
+        #expect(!decision.traces.isMaterialized)
+        let traces = decision.rules
+        #expect(decision.traces.isMaterialized)
+        #expect(traces.map(\.rule) == ["a", "b"])
+        #expect(traces[0].conditions.map(\.result) == [true, true])
+        #expect(traces[1].conditions.map(\.result) == [false])
+
+        let eager = Decision(outcome: decision.outcome, route: decision.route, decidedBy: decision.decidedBy, trace: decision.trace, followUps: decision.followUps, rules: traces, ai: decision.ai)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let fresh = try await decide("""
+        [{"id": "a", "when": {"all": [\(Self.always), {"field": "subject", "op": "contains", "value": "invoice"}]}, "then": {"route": {"pipeline": "finance"}}},
+         {"id": "b", "when": \(Self.never), "then": {"route": {"pipeline": "support"}}}]
+        """)
+        let deferredJSON = try encoder.encode(fresh)
+        let eagerJSON = try encoder.encode(eager)
+        #expect(deferredJSON == eagerJSON)
+        #expect(fresh == eager)
+        let decoded = try JSONDecoder().decode(Decision.self, from: deferredJSON)
+        #expect(decoded.rules == traces)
+    }
+
     @Test func overrideReplacesEarlierRoute() async throws {
         let decision = try await decide("""
         [{"id": "a", "when": \(Self.always), "then": {"route": {"pipeline": "support"}}},
