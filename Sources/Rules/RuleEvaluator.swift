@@ -55,14 +55,24 @@ extension RuleSet {
         records.reserveCapacity(leafCounts[facts.organization] ?? 0)
         result.ruleEnds.reserveCapacity(rules.count)
         var mailboxRule: String?
-        leaves.withUnsafeBufferPointer { leaves in
-            for (index, rule) in rules.enumerated() {
-                let matched = rule.nodes.isEmpty ? true : rule.nodes.withUnsafeBufferPointer { view.evaluate($0, at: 0, leaves: leaves, records: &records) }
-                result.ruleEnds.append(UInt32(records.count) << 1 | (matched ? 1 : 0))
-                guard matched else { continue }
-                let stop = result.apply(rule, mailboxRule: &mailboxRule)
-                result.effectRules.append(index)
-                if stop { break }
+        let compiledRules = compiled[facts.organization] ?? []
+        leafRefs.withUnsafeBufferPointer { leaves in
+            nodes.withUnsafeBufferPointer { allNodes in
+                for index in compiledRules.indices {
+                    let compiledRule = compiledRules[index]
+                    let matched: Bool
+                    if compiledRule.nodeCount == 0 {
+                        matched = true
+                    } else {
+                        let ruleNodes = UnsafeBufferPointer(rebasing: allNodes[compiledRule.nodeStart..<(compiledRule.nodeStart + compiledRule.nodeCount)])
+                        matched = view.evaluate(ruleNodes, at: 0, leaves: leaves, records: &records)
+                    }
+                    result.ruleEnds.append(UInt32(records.count) << 1 | (matched ? 1 : 0))
+                    guard matched else { continue }
+                    let stop = result.apply(rules[index], mailboxRule: &mailboxRule)
+                    result.effectRules.append(index)
+                    if stop { break }
+                }
             }
         }
         result.records = records
@@ -230,11 +240,11 @@ struct CompactEvaluation {
 
 extension FactsView {
     /// Evaluates the condition subtree at `index`, recording each leaf evaluated.
-    func evaluate(_ nodes: UnsafeBufferPointer<ConditionNode>, at index: Int, leaves: UnsafeBufferPointer<Leaf>, records: inout [UInt32]) -> Bool {
+    func evaluate(_ nodes: UnsafeBufferPointer<ConditionNode>, at index: Int, leaves: UnsafeBufferPointer<Unmanaged<Leaf>>, records: inout [UInt32]) -> Bool {
         let node = nodes[index]
         switch node.kind {
         case .leaf:
-            let result = test(leaves[Int(node.leaf)])
+            let result = leaves[Int(node.leaf)]._withUnsafeGuaranteedRef { test($0) }
             records.append(UInt32(node.leaf) << 1 | (result ? 1 : 0))
             return result
         case .not:
