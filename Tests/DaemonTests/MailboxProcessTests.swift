@@ -55,27 +55,32 @@ extension DaemonProcessTests {
 
         /// Killed with SIGKILL at each step of taking a message, restarted: exactly one intake and
         /// exactly one processed action (a move: the message is in the target folder once).
-        @Test("IMAP crash matrix: one intake, one move", .timeLimit(.minutes(2)), arguments: crashPoints)
-        func crashMatrix(point: String) async throws {
+        /// `streamed`: the message is above `stream_threshold_bytes`, so it takes the streaming
+        /// path (pieces into a blob, parsed from the file); `after-imap-fetch` then fires once the
+        /// streamed blob is durable.
+        @Test("IMAP crash matrix: one intake, one move", .timeLimit(.minutes(2)), arguments: crashPoints, [false, true])
+        func crashMatrix(point: String, streamed: Bool) async throws {
             let server = try TestMailServer.require()
             let folder = "crash-\(point)-\(UUID().uuidString.prefix(6))"
             let target = folder + "-done"
             let admin = try await server.client()
             try await admin.create(folder: folder)
             try await admin.create(folder: target)
-            try await admin.append(Data("From: a@example.com\r\nSubject: crash \(point)\r\nMessage-ID: <\(UUID().uuidString)@example.com>\r\n\r\nbody\r\n".utf8), to: folder)
+            let body = streamed ? String(repeating: "streamed body line\r\n", count: 200) : "body\r\n"
+            try await admin.append(Data("From: a@example.com\r\nSubject: crash \(point)\r\nMessage-ID: <\(UUID().uuidString)@example.com>\r\n\r\n\(body)".utf8), to: folder)
 
             let fixture = try DaemonFixture()
             defer { fixture.cleanUp() }
-            try fixture.writeConfig(fixture.configJSON { org in
-                org["sources"] = [server.source(id: "mail", folder: folder, processed: ["action": "move", "folder": target])]
-            })
+            var source = server.source(id: "mail", folder: folder, processed: ["action": "move", "folder": target])
+            if streamed { source["stream_threshold_bytes"] = 1024 }
+            try fixture.writeConfig(fixture.configJSON { org in org["sources"] = [source] })
             let hooks = ["ASTRALISD_TEST_MAILBOX_LEASE_SECONDS": "2"]
             let first = try fixture.start(environment: hooks.merging(["ASTRALISD_TEST_CRASH_POINT": point]) { $1 })
             let death = await first.waitForExit(timeout: .seconds(20))
             #expect(death?.reason == .uncaughtSignal && death?.status == SIGKILL, "expected death by SIGKILL at \(point); got \(String(describing: death))\nlog:\n\(first.log)")
             try #require(death != nil, "astralisd did not die at \(point)")
 
+            #expect(first.log.contains("Mailbox message streamed to the blob store") == streamed, "streamed: \(streamed)\nlog:\n\(first.log)")
             let second = try await fixture.startReady(environment: hooks)
             let deadline = ContinuousClock.now + .seconds(20)
             var sourceCount = -1

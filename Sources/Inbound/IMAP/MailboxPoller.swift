@@ -341,6 +341,7 @@ public struct MailboxPoller: Service {
                 ])
             }
             raw = try await writer.finish()
+            logger.info("Mailbox message streamed to the blob store", metadata: ["imap.uid": "\(message.uid)", "imap.size": "\(bytes)"])
         }
         // The raw bytes are durable; nothing is committed yet.
         CrashPoint.reached(CrashPoint.afterIMAPFetch)
