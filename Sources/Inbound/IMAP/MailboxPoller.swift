@@ -13,6 +13,10 @@ public import ServiceLifecycle
 /// advanced in the store. A crash or error between any two steps repeats the later steps on the
 /// next sync and the intake dedupes, so the item exists once and the action is applied.
 ///
+/// A message above `stream_threshold_bytes` is taken alone by the same steps, but fetched in
+/// `BODY.PEEK[]<offset.length>` pieces straight into a blob and parsed from that file, so it is
+/// never whole in memory (`takeStreamed`).
+///
 /// When the folder's UIDVALIDITY changes every message is new by UID; each one is first looked up
 /// by its Message-ID + content hash (``MailFingerprint``), so mail seen before is acknowledged
 /// but not ingested again.
