@@ -36,6 +36,29 @@ static inline GByteArray *cgmime_stream_mem_bytes(GMimeStream *stream) {
     return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream));
 }
 
+/// A stream reading `encoded` with its transfer encoding (base64, quoted-printable, uuencode)
+/// removed, as g_mime_data_wrapper_write_to_stream does; other encodings read as they are.
+/// Returns a new reference (or NULL).
+static inline GMimeStream *cgmime_decoding_stream(GMimeStream *encoded, GMimeContentEncoding encoding) {
+    GMimeStream *filtered = g_mime_stream_filter_new(encoded);
+    if (filtered == NULL) return NULL;
+    switch (encoding) {
+    case GMIME_CONTENT_ENCODING_BASE64:
+    case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+    case GMIME_CONTENT_ENCODING_UUENCODE: {
+        GMimeFilter *filter = g_mime_filter_basic_new(encoding, FALSE);
+        if (filter != NULL) {
+            g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+            g_object_unref(filter);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return filtered;
+}
+
 /// iconv_open's failure value is `(iconv_t) -1`, which Swift cannot spell.
 static inline gboolean cgmime_iconv_is_valid(iconv_t cd) { return cd != (iconv_t)-1; }
 

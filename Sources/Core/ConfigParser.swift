@@ -314,7 +314,7 @@ public struct ConfigParser {
         let keys: Set<String> = [
             "id", "type", "route", "host", "port", "tls", "ca_file", "allow_insecure", "username", "password", "xoauth2_token",
             "folders", "poll_interval_seconds", "idle", "idle_restart_seconds", "processed", "max_message_bytes",
-            "unhealthy_after_seconds", "timeout_seconds",
+            "unhealthy_after_seconds", "timeout_seconds", "stream_threshold_bytes",
         ]
         guard let object = object(value, at: path, keys: keys) else { return nil }
         let id = identifier(object, "id", at: path) ?? ""
@@ -368,6 +368,7 @@ public struct ConfigParser {
         let maxBytes = integer(object, "max_message_bytes", at: path, range: 1024...(1 << 30), default: 25 << 20)
         let unhealthy = integer(object, "unhealthy_after_seconds", at: path, range: 10...604_800, default: 900)
         let timeout = integer(object, "timeout_seconds", at: path, range: 1...600, default: 30)
+        let streamThreshold = integer(object, "stream_threshold_bytes", at: path, range: 1024...(1 << 30), default: 4 << 20)
         let processed = object["processed"].map { readProcessed($0, folders: folders, at: "\(path).processed") } ?? .flag("\\Seen")
         let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
         guard let tls, let credential, let processed else { return nil }
@@ -375,7 +376,7 @@ public struct ConfigParser {
             host: host, port: port, tls: tls, caFile: caFile, allowInsecure: allowInsecure, username: username,
             credential: credential, folders: folders, pollInterval: TimeInterval(poll), idle: idle,
             idleRestart: TimeInterval(idleRestart), processed: processed, maxMessageBytes: maxBytes,
-            unhealthyAfter: TimeInterval(unhealthy), timeout: TimeInterval(timeout)
+            unhealthyAfter: TimeInterval(unhealthy), timeout: TimeInterval(timeout), streamThresholdBytes: streamThreshold
         )
         return SourceConfig(id: id, organization: organization, kind: .imap, auth: .none, maxBodyBytes: maxBytes, route: route, imap: settings)
     }

@@ -32,9 +32,9 @@ struct IntakeProcessor: JobHandling {
         }
         // A failure is recorded by the queue: `fail` moves the intake to processing-with-reason or
         // failed in the same transaction as the job.
-        let raw = try await blobs.get(intake.rawBlob)
         let documents = try await store.documents(intakeID: intakeID)
-        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, parser: MessageParser(limits: MailLimits(mail())))
+        // From the blob's file when it has one: a large message is not loaded into memory.
+        let facts = try await FactsBuilder.facts(for: intake, blobs: blobs, documents: documents, parser: MessageParser(limits: MailLimits(mail())))
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
         let status: IntakeStatus

@@ -10,6 +10,29 @@ public enum FactsBuilder {
     static let subjectFields = ["subject", "title", "topic"]
     static let textFields = ["message", "body", "text", "comments", "description"]
 
+    /// Facts of one stored intake, read from `blobs`. A message kept as a file (the file tier) is
+    /// parsed from the file with its attachments only hashed, so a large message is never loaded
+    /// into memory; everything else is read with `get`.
+    public static func facts(for intake: Intake, blobs: any BlobStore, documents: [Document], parser: MessageParser = MessageParser()) async throws -> Facts {
+        if WebhookPayload.mediaType(intake.contentType) == MailIntake.contentType, let file = try await blobs.fileURL(for: intake.rawBlob) {
+            let path = file.path
+            let parsed: Result<ParsedMessage, any Error> = await MailIntake.blocking {
+                Result { try parser.parse(fileAt: path).parsed }
+            }
+            let message: Message
+            switch parsed {
+            case .success(let result): message = result.message
+            case .failure(let error as MailParseError):
+                throw PermanentJobError("stored message cannot be parsed: \(error.description)")
+            case .failure(let error):
+                throw error
+            }
+            return messageFacts(for: intake, message: message, documents: documents)
+        }
+        let raw = try await blobs.get(intake.rawBlob)
+        return try facts(for: intake, raw: raw, documents: documents, parser: parser)
+    }
+
     /// Facts of one intake. Messages (`message/rfc822`, whatever the source kind) are parsed with
     /// `parser`; webhook and CLI payloads are decoded by media type.
     public static func facts(for intake: Intake, raw: Data, documents: [Document], parser: MessageParser = MessageParser()) throws -> Facts {
@@ -55,7 +78,11 @@ public enum FactsBuilder {
         } catch {
             throw PermanentJobError("stored message cannot be parsed: \(error.description)")
         }
-        return Facts(
+        return messageFacts(for: intake, message: message, documents: documents)
+    }
+
+    static func messageFacts(for intake: Intake, message: Message, documents: [Document]) -> Facts {
+        Facts(
             intakeID: intake.id, organization: intake.organization, source: intake.source, sourceKind: intake.sourceKind,
             receivedAt: intake.receivedAt, subject: message.subject, from: message.from.first?.address, text: message.text,
             message: message,

@@ -68,6 +68,35 @@ struct SpoolWatcherTests {
         #expect(try await fixture.intakeCount() == 1)
     }
 
+    @Test("a file above 4 MiB is streamed into the blob store: same intake key, exact raw blob and documents, dropped twice is one intake")
+    func largeFileIsStreamed() async throws {
+        let fixture = try SpoolFixture(maxMessageBytes: 32 << 20)
+        defer { fixture.cleanup() }
+        let scan = LargeMail.bytes(5 << 20, seed: 3)
+        let raw = LargeMail.message(subject: "spool scan", attachments: [("scan.pdf", "application/pdf", scan)])
+        #expect(raw.count > MailIntake.streamThresholdBytes)
+        try fixture.drop("scan.eml", raw)
+        #expect(await fixture.watcher.pass() == 1)
+
+        let parsed = try MessageParser().parse(raw)
+        let key = MailIntake.dedupeKey(source: "drop", messageID: parsed.message.messageID, raw: raw)
+        let intake = try #require(try await fixture.store.intake(organization: "demo", dedupeKey: key))
+        #expect(intake.rawBlob == ContentHash.sha256(raw))
+        #expect(intake.rawSize == raw.count)
+        #expect(try await fixture.blobs.fileURL(for: intake.rawBlob) != nil)
+        #expect(intake.metadata["message_id"] == parsed.message.messageID)
+        let documents = try await fixture.store.documents(intakeID: intake.id)
+        #expect(documents.map(\.filename) == ["scan.pdf"])
+        #expect(documents.map(\.blob) == [ContentHash.sha256(scan)])
+        #expect(try await fixture.blobs.get(documents[0].blob) == scan)
+        #expect(fixture.list(fixture.watcher.settings.doneDir) == ["\(intake.id)-scan.eml"])
+        #expect(fixture.list(fixture.directory.appendingPathComponent("blobs/tmp").path).isEmpty)
+
+        try fixture.drop("again.eml", raw)
+        #expect(await fixture.watcher.pass() == 1)
+        #expect(try await fixture.intakeCount() == 1)
+    }
+
     @Test("dot files and .tmp files are left alone until they are renamed")
     func ignoresUnfinished() async throws {
         let fixture = try SpoolFixture()
