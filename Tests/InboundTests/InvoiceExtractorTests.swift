@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Inbound
+import Logging
 import Testing
 
 @Suite("Invoice amounts, dates, IBAN")
@@ -259,5 +260,104 @@ struct InvoiceExtractorTests {
             let extraction = InvoiceExtractor.extract(text: text)
             #expect(extraction.fields[.iban] == nil)
         }
+    }
+}
+
+/// A model that answers with a fixed object, or fails.
+struct FixedFieldModel: FieldExtractionModel {
+    var answer: JSONValue?
+
+    struct Failure: Error {}
+
+    func extractFields(text: String) async throws -> JSONValue {
+        guard let answer else { throw Failure() }
+        return answer
+    }
+}
+
+@Suite("Invoice model merge")
+struct InvoiceModelMergeTests {
+    static let text = """
+        Northwind Traders Ltd
+        INVOICE
+        Invoice No.: INV-77
+        Invoice Date: 28 Feb 2025
+        Subtotal  £100.00
+        VAT 20%    £20.00
+        Total     £120.00
+        """
+
+    static func model(_ fields: [String: JSONValue]) -> FixedFieldModel {
+        var object: [String: JSONValue] = ["kind": .string("invoice")]
+        for name in FieldExtractionSchema.stringFields + FieldExtractionSchema.numberFields { object[name] = .null }
+        object.merge(fields) { $1 }
+        return FixedFieldModel(answer: .object(object))
+    }
+
+    @Test func agreementRaisesConfidence() async {
+        let local = InvoiceExtractor.extract(text: Self.text)
+        let merged = await InvoiceExtractor.extract(
+            text: Self.text, model: Self.model(["total": .number(120), "invoice_number": .string("INV-77"), "currency": .string("gbp")]),
+            logger: Logger(label: "test"))
+        #expect(merged[.total]?.source == .agreed)
+        #expect((merged[.invoiceNumber]?.confidence ?? 0) > (local[.invoiceNumber]?.confidence ?? 1))
+        #expect(merged[.currency]?.source == .agreed)
+        #expect(merged.disagreements.isEmpty)
+        #expect(merged.classification.confidence >= local.classification.confidence)
+    }
+
+    @Test func disagreementIsRecorded() async {
+        let merged = await InvoiceExtractor.extract(
+            text: Self.text, model: Self.model(["invoice_number": .string("INV-78"), "total": .number(99), "kind": .string("receipt")]),
+            logger: Logger(label: "test"))
+        let fields = Set(merged.disagreements.map(\.field))
+        #expect(fields == ["invoice_number", "total", "kind"])
+        // The total the document's arithmetic confirms stays; the number nothing confirms goes to the model, unsure.
+        #expect(merged[.total]?.value == .number(120))
+        #expect(merged[.invoiceNumber]?.value == .string("INV-78"))
+        #expect((merged[.invoiceNumber]?.confidence ?? 1) < 0.5)
+        #expect(merged.classification.kind == .invoice)
+        if case .object(let facts) = merged.factsFields {
+            #expect(facts["disagreements"] != nil)
+        }
+    }
+
+    @Test func modelOnlyFieldsAndMalformedValues() async {
+        let merged = await InvoiceExtractor.extract(
+            text: Self.text,
+            model: Self.model([
+                "issuer": .string("Northwind Traders Ltd"), "due_date": .string("2025-03-14"), "po_number": .string("PO-1"),
+                "iban": .string("DE00 1234"), "tax_rate": .string("twenty"),
+            ]),
+            logger: Logger(label: "test"))
+        #expect(merged[.dueDate]?.value == .string("2025-03-14"))
+        #expect(merged[.dueDate]?.source == .model)
+        #expect(merged[.dueDate]?.span == nil)
+        // A model-only value that is not in the text has no span.
+        #expect(merged[.poNumber]?.source == .model)
+        #expect(merged[.poNumber]?.span == nil)
+        #expect(merged[.iban] == nil)  // fails mod-97
+        #expect(merged[.taxRate]?.value == .number(20))  // the local value stays
+        #expect(merged[.issuer]?.source == .agreed)
+    }
+
+    @Test func failingModelKeepsTheLocalResult() async {
+        let local = InvoiceExtractor.extract(text: Self.text)
+        let merged = await InvoiceExtractor.extract(text: Self.text, model: FixedFieldModel(answer: nil), logger: Logger(label: "test"))
+        #expect(merged == local)
+        let none = await InvoiceExtractor.extract(text: Self.text, model: nil, logger: Logger(label: "test"))
+        #expect(none == local)
+    }
+
+    @Test func schemaIsStrict() {
+        guard case .object(let schema) = FieldExtractionSchema.jsonSchema, case .array(let required)? = schema["required"],
+            case .object(let properties)? = schema["properties"]
+        else {
+            Issue.record("schema is not an object")
+            return
+        }
+        #expect(schema["additionalProperties"] == .bool(false))
+        #expect(required.count == properties.count)
+        #expect(properties["total"] != nil && properties["kind"] != nil)
     }
 }

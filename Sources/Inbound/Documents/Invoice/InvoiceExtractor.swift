@@ -448,7 +448,7 @@ private struct Reader {
             if let item = parseItem(line: index, pendingDescription: pending, strict: strict) {
                 items.append(item)
                 pending = nil
-            } else if line.text.contains(where: \.isLetter), AmountScanner.scan(line.text, decimalSeparator: decimalSeparator).isEmpty {
+            } else if line.text.contains(where: \.isLetter), AmountScanner.scan(line.text, decimalSeparator: decimalSeparator).allSatisfy({ !$0.hasDecimals }) {
                 pending = (index, line.text.trimmingCharacters(in: .whitespaces))
             } else {
                 pending = nil
@@ -503,6 +503,8 @@ private struct Reader {
         func value(_ slice: ArraySlice<(String, Int, Int)>) -> Double? {
             guard slice.count == 1 || (slice.count == 2 && clean(slice.last?.0 ?? "").count >= 3 && (clean(slice.first?.0 ?? "").count <= 3)) else { return nil }
             let text = slice.map { clean($0.0) }.joined(separator: " ")
+            // "032,34" is the tail of a space-grouped "1 032,34", not a value of its own.
+            if text.count > 1, text.first == "0", let second = text.dropFirst().first, second.isNumber { return nil }
             return InvoiceAmount.parse(text, decimalSeparator: decimalSeparator)
         }
         let numberArray = Array(numbers)
@@ -515,12 +517,11 @@ private struct Reader {
                 guard let unit = value(numberArray[(rest - unitWidth)..<rest]),
                     let quantity = InvoiceAmount.parse(clean(numberArray[rest - unitWidth - 1].0), decimalSeparator: decimalSeparator)
                 else { continue }
-                if abs(quantity * unit - amount) <= 0.011 + abs(amount) * 0.0001 {
-                    best = (quantity, unit, amount, amountWidth + unitWidth + 1, 0.9)
-                    break
+                let used = amountWidth + unitWidth + 1
+                if abs(quantity * unit - amount) <= 0.011 + abs(amount) * 0.0001, used > (best?.used ?? 0) {
+                    best = (quantity, unit, amount, used, 0.9)
                 }
             }
-            if best != nil { break }
         }
         // "2 x 12,50   25,00" under its description.
         if best == nil, let times = tokens.firstIndex(where: { ["x", "X", "×", "*"].contains($0.0) }), times > 0, times + 1 < tokens.count,

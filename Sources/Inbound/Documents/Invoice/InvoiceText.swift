@@ -14,12 +14,16 @@ struct InvoiceText {
     let lines: [Line]
     let text: String
 
+    /// Invoices are short: past these the text is not read (a hostile or huge text stays cheap).
+    static let maxCharacters = 60_000
+    static let maxLineLength = 500
+
     init(_ text: String) {
         self.text = text
         var lines: [Line] = []
         var start = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let string = String(line)
+        for line in text.prefix(Self.maxCharacters).split(separator: "\n", omittingEmptySubsequences: false) {
+            let string = String(line.prefix(Self.maxLineLength))
             let folded = string.map(Self.fold)
             lines.append(Line(start: start, text: string, folded: folded, isBlank: string.allSatisfy(\.isWhitespace)))
             start += line.count + 1
@@ -55,7 +59,12 @@ struct InvoiceText {
             guard !needle.isEmpty, needle.count <= haystack.count else { continue }
             var index = 0
             while index + needle.count <= haystack.count {
-                if haystack[index] == needle[0], Array(haystack[index..<index + needle.count]) == needle {
+                var equal = true
+                for offset in 0..<needle.count where haystack[index + offset] != needle[offset] {
+                    equal = false
+                    break
+                }
+                if equal {
                     let before = index > 0 ? haystack[index - 1] : " "
                     let after = index + needle.count < haystack.count ? haystack[index + needle.count] : " "
                     let startsWord = !(needle[0].isLetter && before.isLetter)
