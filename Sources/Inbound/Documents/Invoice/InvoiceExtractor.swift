@@ -189,6 +189,7 @@ private struct Reader {
             }
         }
         if fields[.issueDate] == nil, let (index, candidate) = firstDate, let value = candidate.resolved(order: dateOrder),
+            fields[.dueDate]?.value != .string(value),
             let (lower, upper) = InvoiceText.characterRange(candidate.range, in: document.lines[index].text)
         {
             set(.issueDate, .string(value), confidence: 0.45, span: span(line: index, lower, upper))
@@ -207,6 +208,9 @@ private struct Reader {
         while next < document.lines.count, next <= index + 2 {
             let line = document.lines[next]
             if !line.isBlank {
+                // A date under its own label belongs to that label.
+                let labels = InvoiceVocabulary.issueDate + InvoiceVocabulary.dueDate + InvoiceVocabulary.otherDates
+                if !InvoiceText.hits(of: labels, in: line).isEmpty { return nil }
                 for candidate in perLine[next] {
                     if let (lower, _) = InvoiceText.characterRange(candidate.range, in: line.text), abs(lower - hit.lower) < 25 {
                         return (next, candidate)
@@ -227,8 +231,14 @@ private struct Reader {
         for (index, line) in document.lines.enumerated() where !line.isBlank {
             for hit in InvoiceText.dominant(InvoiceText.hits(of: labels, in: line)) {
                 let field: InvoiceField = number.contains(hit.label) ? .invoiceNumber : .poNumber
-                guard fields[field] == nil, let (lower, upper, value) = identifier(after: hit, in: line) else { continue }
-                set(field, .string(value), confidence: 0.85, span: span(line: index, lower, upper))
+                guard fields[field] == nil else { continue }
+                if let (lower, upper, value) = identifier(after: hit, in: line) {
+                    set(field, .string(value), confidence: 0.85, span: span(line: index, lower, upper))
+                } else if InvoiceText.slice(line, hit.upper, line.text.count).trimmingCharacters(in: CharacterSet(charactersIn: " :#.-")).isEmpty,
+                    let (lineIndex, lower, upper, value) = identifierBelow(line: index)
+                {
+                    set(field, .string(value), confidence: 0.55, span: span(line: lineIndex, lower, upper))
+                }
             }
         }
         readVATID()
@@ -252,9 +262,31 @@ private struct Reader {
         var end = position
         while end < characters.count, characters[end].isLetter || characters[end].isNumber || "-/_.".contains(characters[end]) { end += 1 }
         while end > position, ".-/".contains(characters[end - 1]) { end -= 1 }
-        let token = String(characters[position..<end])
+        var token = String(characters[position..<end])
+        // OCR reads a leading O before a letter as 0 ("0C2548210" for "OC2548210").
+        if token.count > 2, token.first == "0", Array(token)[1].isUppercase { token = "O" + token.dropFirst() }
         guard token.count >= 2, token.contains(where: \.isNumber), end - hit.upper < 50 else { return nil }
         return (position, end, token)
+    }
+
+    /// The value of a label with nothing after it: OCR puts it on one of the next lines, alone.
+    func identifierBelow(line index: Int) -> (Int, Int, Int, String)? {
+        var next = index + 1
+        var seen = 0
+        while next < document.lines.count, seen < 3 {
+            let line = document.lines[next]
+            next += 1
+            if line.isBlank { continue }
+            seen += 1
+            let token = line.text.trimmingCharacters(in: .whitespaces)
+            guard !token.contains(" "), token.count >= 2, token.contains(where: \.isNumber),
+                token.allSatisfy({ $0.isLetter || $0.isNumber || "-/_.".contains($0) }),
+                InvoiceDate.candidates(in: token).isEmpty, AmountScanner.scan(token, decimalSeparator: decimalSeparator).allSatisfy({ !$0.hasDecimals })
+            else { continue }
+            let lower = line.text.distance(from: line.text.startIndex, to: line.text.firstIndex { !$0.isWhitespace } ?? line.text.startIndex)
+            return (next - 1, lower, lower + token.count, token)
+        }
+        return nil
     }
 
     // nonisolated(unsafe): NSRegularExpression is immutable after init and safe to share between threads.
@@ -266,11 +298,13 @@ private struct Reader {
         var best: (Double, String, TextSpan)?
         for (index, line) in document.lines.enumerated() where !line.isBlank {
             let labelled = !InvoiceText.hits(of: InvoiceVocabulary.vatIDLabels, in: line).isEmpty
-            for match in pattern.matches(in: line.text, range: NSRange(location: 0, length: (line.text as NSString).length)) {
-                guard let (lower, upper) = InvoiceText.characterRange(match.range, in: line.text) else { continue }
-                var value = (line.text as NSString).substring(with: match.range).replacingOccurrences(of: " ", with: "")
+            let repaired = InvoiceText.repairedIdentifiers(line.text)
+            for match in pattern.matches(in: repaired, range: NSRange(location: 0, length: (repaired as NSString).length)) {
+                guard let (lower, upper) = InvoiceText.characterRange(match.range, in: repaired) else { continue }
+                var value = (repaired as NSString).substring(with: match.range).replacingOccurrences(of: " ", with: "")
                 if value.hasPrefix("CHE"), !value.hasPrefix("CHE-") { value = "CHE-" + value.dropFirst(3) }
-                let confidence = labelled ? 0.9 : 0.6
+                let wasRepaired = InvoiceText.slice(line, lower, upper) != (repaired as NSString).substring(with: match.range)
+                let confidence = (labelled ? 0.9 : 0.6) - (wasRepaired ? 0.15 : 0)
                 if best == nil || confidence > (best?.0 ?? 0) { best = (confidence, value, span(line: index, lower, upper)) }
             }
         }
@@ -279,14 +313,15 @@ private struct Reader {
 
     // nonisolated(unsafe): NSRegularExpression is immutable after init and safe to share between threads.
     nonisolated(unsafe) static let ibanStart = try? NSRegularExpression(pattern: #"(?<![A-Z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}"#)
-    nonisolated(unsafe) static let bicPattern = try? NSRegularExpression(pattern: #"(?<![A-Za-z0-9])([A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?)(?![A-Za-z0-9])"#)
+    nonisolated(unsafe) static let bicPattern = try? NSRegularExpression(pattern: #"(?<![A-Za-z0-9])([A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Za-z0-9]{3})?)(?![A-Za-z0-9])"#)
 
     mutating func readBank() {
         for (index, line) in document.lines.enumerated() where !line.isBlank && fields[.iban] == nil {
-            let string = line.text as NSString
-            for match in Self.ibanStart?.matches(in: line.text, range: NSRange(location: 0, length: string.length)) ?? [] {
-                guard let (lower, _) = InvoiceText.characterRange(match.range, in: line.text) else { continue }
-                let rest = Array(line.text)[lower...]
+            let repaired = InvoiceText.repairedIdentifiers(line.text)
+            let string = repaired as NSString
+            for match in Self.ibanStart?.matches(in: repaired, range: NSRange(location: 0, length: string.length)) ?? [] {
+                guard let (lower, _) = InvoiceText.characterRange(match.range, in: repaired) else { continue }
+                let rest = Array(repaired)[lower...]
                 if let (iban, length) = IBAN.read(Substring(String(rest))) {
                     set(.iban, .string(iban), confidence: 0.97, span: span(line: index, lower, lower + length))
                     break
@@ -301,7 +336,8 @@ private struct Reader {
             if let match = Self.bicPattern?.firstMatch(in: after, range: NSRange(location: 0, length: string.length)),
                 let (lower, upper) = InvoiceText.characterRange(match.range, in: after)
             {
-                let value = string.substring(with: match.range)
+                // OCR writes a branch code XXX as "Xxx".
+                let value = string.substring(with: match.range).uppercased()
                 let country = String(Array(value)[4..<6])
                 let known = IBAN.lengths[country] != nil || ["US", "CA", "JP", "CN", "AU"].contains(country)
                 set(.bic, .string(value), confidence: known ? 0.9 : 0.6, span: span(line: index, hit.upper + lower, hit.upper + upper))
@@ -323,6 +359,13 @@ private struct Reader {
                 cell = String(cell.dropLast(word.count)).trimmingCharacters(in: .whitespaces)
             }
             guard let lower = line.text.range(of: cell).map({ line.text.distance(from: line.text.startIndex, to: $0.lowerBound) }) else { continue }
+            // OCR's l in "S.r.l." comes out as |, !, 1 or I.
+            if let last = cell.split(separator: " ").last, last.count >= 4, last.count <= 7 {
+                let mapped = String(last.map { "|!1I".contains($0) ? "l" : $0 })
+                if mapped != String(last), InvoiceVocabulary.legalForms.contains(String(InvoiceText.fold(mapped))) {
+                    cell = String(cell.dropLast(last.count)) + mapped
+                }
+            }
             let words = cell.split(separator: " ").map { String(InvoiceText.fold($0.trimmingCharacters(in: .punctuationCharacters))) }
             let hasLegalForm = words.contains { word in InvoiceVocabulary.legalForms.contains(word) || InvoiceVocabulary.legalForms.contains(word + ".") }
             let digits = cell.filter(\.isNumber).count

@@ -61,6 +61,8 @@ struct InvoiceText {
             while index + needle.count <= haystack.count {
                 var equal = true
                 for offset in 0..<needle.count where haystack[index + offset] != needle[offset] {
+                    // OCR reads the ordinal sign of "nº" as 2, e, ®, o...: any one character will do.
+                    if needle[offset] == "°", !haystack[index + offset].isWhitespace { continue }
                     equal = false
                     break
                 }
@@ -86,6 +88,30 @@ struct InvoiceText {
             kept.append(hit)
         }
         return kept.sorted { $0.lower < $1.lower }
+    }
+
+    /// The line with OCR's usual misreadings in identifiers undone, Character for Character (so
+    /// offsets still hold): `1T` → `IT` before digits, and `O` → `0` after a two-letter country code
+    /// in a token that is otherwise digits (VAT ids, IBANs).
+    static func repairedIdentifiers(_ text: String) -> String {
+        var characters = Array(text)
+        var start = 0
+        while start < characters.count {
+            while start < characters.count, characters[start].isWhitespace { start += 1 }
+            var end = start
+            while end < characters.count, !characters[end].isWhitespace { end += 1 }
+            if end - start >= 4 {
+                if characters[start] == "1", characters[start + 1] == "T", characters[start + 2].isNumber { characters[start] = "I" }
+                if characters[start].isUppercase, characters[start + 1].isUppercase {
+                    for index in (start + 2)..<end where characters[index] == "O" {
+                        let previous = characters[index - 1]
+                        if previous.isNumber || index == start + 2 { characters[index] = "0" }
+                    }
+                }
+            }
+            start = end
+        }
+        return String(characters)
     }
 
     /// `Substring` of a line between Character offsets.

@@ -10,6 +10,9 @@ enum InvoiceVocabulary {
         (.quote, [
             "quotation", "quote", "estimate", "angebot", "kostenvoranschlag", "devis", "presupuesto", "cotizacion", "offerte",
             "preventivo", "offerta",
+            // Labels only a quote has, for when OCR loses the title.
+            "offertenummer", "angebotsnummer", "quote no", "quotation no", "valid until", "gultig bis", "valable jusqu'au",
+            "valido hasta", "geldig tot", "valido fino al",
         ]),
         (.orderConfirmation, [
             "order confirmation", "auftragsbestatigung", "bestellbestatigung", "confirmation de commande", "confirmacion de pedido",
@@ -91,7 +94,7 @@ enum InvoiceVocabulary {
     static let issueDate = [
         "invoice date", "date of issue", "issue date", "date", "order date", "quote date", "tax point", "dated",
         "rechnungsdatum", "datum", "belegdatum", "ausstellungsdatum", "rechnungs-datum",
-        "date de facture", "date d'emission", "date de la facture", "le",
+        "date de facture", "date d'emission", "date de la facture",
         "fecha de emision", "fecha de factura", "fecha", "fecha factura",
         "factuurdatum", "datum factuur",
         "data fattura", "data documento", "data", "data emissione",
