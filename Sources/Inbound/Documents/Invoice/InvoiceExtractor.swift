@@ -1,5 +1,5 @@
 import Foundation
-public import Core
+import Core
 
 /// Reads invoices, receipts, credit notes, quotes and order confirmations from extracted text
 /// (a PDF's text layer or OCR output): the kind, and each field with a confidence and the span it
@@ -289,8 +289,7 @@ private struct Reader {
         return nil
     }
 
-    // nonisolated(unsafe): NSRegularExpression is immutable after init and safe to share between threads.
-    nonisolated(unsafe) static let vatPattern = try? NSRegularExpression(pattern:
+    static let vatPattern = try? NSRegularExpression(pattern:
         #"(?<![A-Z0-9])(ATU ?\d{8}|BE ?[01]\d{9}|DE ?\d{9}|FR ?[0-9A-Z]{2} ?\d{9}|ES ?[0-9A-Z]\d{7}[0-9A-Z]|NL ?\d{9}B\d{2}|IT ?\d{11}|GB ?(?:\d{9}|\d{12})|CHE[- ]?\d{3}\.?\d{3}\.?\d{3}|DK ?\d{8}|SE ?\d{12}|PL ?\d{10}|PT ?\d{9}|LU ?\d{8}|IE ?\d{7}[A-Z]{1,2}|AT ?U\d{8})(?![A-Z0-9])"#)
 
     mutating func readVATID() {
@@ -311,9 +310,8 @@ private struct Reader {
         if let best { set(.vatID, .string(best.1), confidence: best.0, span: best.2) }
     }
 
-    // nonisolated(unsafe): NSRegularExpression is immutable after init and safe to share between threads.
-    nonisolated(unsafe) static let ibanStart = try? NSRegularExpression(pattern: #"(?<![A-Z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}"#)
-    nonisolated(unsafe) static let bicPattern = try? NSRegularExpression(pattern: #"(?<![A-Za-z0-9])([A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Za-z0-9]{3})?)(?![A-Za-z0-9])"#)
+    static let ibanStart = try? NSRegularExpression(pattern: #"(?<![A-Z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}"#)
+    static let bicPattern = try? NSRegularExpression(pattern: #"(?<![A-Za-z0-9])([A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Za-z0-9]{3})?)(?![A-Za-z0-9])"#)
 
     mutating func readBank() {
         for (index, line) in document.lines.enumerated() where !line.isBlank && fields[.iban] == nil {
@@ -458,8 +456,7 @@ private struct Reader {
         return nil
     }
 
-    // nonisolated(unsafe): NSRegularExpression is immutable after init and safe to share between threads.
-    nonisolated(unsafe) static let ratePattern = try? NSRegularExpression(pattern: #"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?) ?%"#)
+    static let ratePattern = try? NSRegularExpression(pattern: #"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?) ?%"#)
 
     func readRate(line index: Int, before limit: Int) -> (Double, TextSpan)? {
         let text = document.lines[index].text

@@ -125,13 +125,11 @@ public enum InvoiceDate {
     }
 
     // Compiled once; the patterns are constants, so a failure is a programming error caught by tests.
-    // nonisolated(unsafe): NSRegularExpression is immutable after init and documented safe to match
-    // from several threads at once.
-    nonisolated(unsafe) static let numeric = try? NSRegularExpression(pattern: #"(?<![\d./-])(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?![\d]|[./-]\d)"#)
-    nonisolated(unsafe) static let iso = try? NSRegularExpression(pattern: #"(?<![\d./-])(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"#)
-    nonisolated(unsafe) static let dayMonthName = try? NSRegularExpression(
+    static let numeric = try? NSRegularExpression(pattern: #"(?<![\d./-])(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?![\d]|[./-]\d)"#)
+    static let iso = try? NSRegularExpression(pattern: #"(?<![\d./-])(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"#)
+    static let dayMonthName = try? NSRegularExpression(
         pattern: #"(?<![\d\p{L}])(\d{1,2})(?:st|nd|rd|th|er|º)?\.?\s*(?:de\s+)?(\p{L}{3,10})\.?,?\s*(?:de\s+)?(\d{4})(?!\d)"#)
-    nonisolated(unsafe) static let monthNameDay = try? NSRegularExpression(
+    static let monthNameDay = try? NSRegularExpression(
         pattern: #"(?<!\p{L})(\p{L}{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)"#)
 
     static func candidates(in text: String) -> [Candidate] {

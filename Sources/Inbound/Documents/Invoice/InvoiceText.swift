@@ -140,8 +140,7 @@ struct AmountToken {
 }
 
 enum AmountScanner {
-    // nonisolated(unsafe): NSRegularExpression is immutable after init and safe to share between threads.
-    nonisolated(unsafe) static let pattern = try? NSRegularExpression(
+    static let pattern = try? NSRegularExpression(
         pattern: #"(?<![\p{L}\d.,'’/-])(?:(?<=\s|^|[(€$£:])[-−])?(?:\d{1,3}(?:(?:[.,'’]|[ \u00A0\u202F])\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)(?![\p{L}\d/]|[.,]\d|\s?%)"#)
 
     /// Amount-like numbers on a line (percentages, dates' parts and numbers glued to words excluded).
