@@ -138,7 +138,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["DocumentCorpus"]
         ),
         .testTarget(
             name: "RulesTests",

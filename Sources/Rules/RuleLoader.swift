@@ -55,7 +55,7 @@ public struct RuleLoader {
         "from", "from.domain", "from.name", "to", "to.domain", "to.name", "cc", "cc.domain", "cc.name",
         "reply_to", "reply_to.domain", "reply_to.name", "header.<Name>",
         "attachment.filename", "attachment.type", "attachment.count",
-        "document.kind", "document.filename", "document.type", "document.text", "document.count", "document.fields.<path>",
+        "document.kind", "document.filename", "document.type", "document.text", "document.count", "document.fields.<path>", "invoice.<path>",
         "payload.<path>", "received_at", "message.date", "time.hour", "time.of_day", "time.weekday",
     ]
     static let weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -444,6 +444,8 @@ public struct RuleLoader {
         }
         if text.hasPrefix("payload."), let path = Self.path(String(text.dropFirst(8))) { return .payload(path) }
         if text.hasPrefix("document.fields."), let path = Self.path(String(text.dropFirst(16))) { return .documentField(path) }
+        // `invoice.total` reads the same extracted fields as `document.fields.total` (docs/invoice-extraction.md).
+        if text.hasPrefix("invoice."), let path = Self.path(String(text.dropFirst(8))) { return .documentField(path) }
         return nil
     }
 
