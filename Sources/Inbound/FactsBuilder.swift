@@ -12,9 +12,10 @@ public enum FactsBuilder {
 
     /// Facts of one intake. Messages (`message/rfc822`, whatever the source kind) are parsed with
     /// `parser`; webhook and CLI payloads are decoded by media type.
-    public static func facts(for intake: Intake, raw: Data, documents: [Document], parser: MessageParser = MessageParser()) throws -> Facts {
+    /// `outcomes` (by document id) fill in each document's text, kind and fields once extracted.
+    public static func facts(for intake: Intake, raw: Data, documents: [Document], outcomes: [String: DocumentOutcome] = [:], parser: MessageParser = MessageParser()) throws -> Facts {
         if WebhookPayload.mediaType(intake.contentType) == MailIntake.contentType {
-            return try messageFacts(for: intake, raw: raw, documents: documents, parser: parser)
+            return try messageFacts(for: intake, raw: raw, documents: documents, outcomes: outcomes, parser: parser)
         }
         switch intake.sourceKind {
         case .webhook, .cli:
@@ -38,7 +39,7 @@ public enum FactsBuilder {
                 intakeID: intake.id, organization: intake.organization, source: intake.source, sourceKind: intake.sourceKind,
                 receivedAt: intake.receivedAt, payload: decoded.payload, subject: first(subjectFields), from: first(fromFields),
                 text: first(textFields),
-                documents: documents.map { DocumentFacts(filename: $0.filename, declaredType: $0.declaredType, size: $0.size) }
+                documents: documentFacts(documents, outcomes: outcomes)
             )
         case .imap, .spool:
             throw PermanentJobError("intakes of kind \(intake.sourceKind.rawValue) must be message/rfc822, not \(intake.contentType.isEmpty ? "(none)" : intake.contentType)")
@@ -48,7 +49,7 @@ public enum FactsBuilder {
     /// A parsed email: subject, first From address and text body up front, the whole message in
     /// `Facts.message`. Malformed mail still routes (its defects are in the message); only a
     /// message over the parser's limits fails, permanently, with the reason.
-    static func messageFacts(for intake: Intake, raw: Data, documents: [Document], parser: MessageParser) throws -> Facts {
+    static func messageFacts(for intake: Intake, raw: Data, documents: [Document], outcomes: [String: DocumentOutcome], parser: MessageParser) throws -> Facts {
         let message: Message
         do {
             message = try parser.parse(raw).message
@@ -59,7 +60,20 @@ public enum FactsBuilder {
             intakeID: intake.id, organization: intake.organization, source: intake.source, sourceKind: intake.sourceKind,
             receivedAt: intake.receivedAt, subject: message.subject, from: message.from.first?.address, text: message.text,
             message: message,
-            documents: documents.map { DocumentFacts(filename: $0.filename, declaredType: $0.declaredType, size: $0.size) }
+            documents: documentFacts(documents, outcomes: outcomes)
         )
+    }
+
+    /// What routing sees of each document: extracted text, kind and fields when extraction completed.
+    static func documentFacts(_ documents: [Document], outcomes: [String: DocumentOutcome]) -> [DocumentFacts] {
+        documents.map { document in
+            let outcome = outcomes[document.id]
+            let completed = outcome?.status == .completed
+            return DocumentFacts(
+                filename: document.filename, declaredType: document.declaredType, size: document.size,
+                kind: completed ? outcome?.kind : nil, text: completed ? outcome?.extraction?.text : nil,
+                fields: completed ? outcome?.fields : nil
+            )
+        }
     }
 }
