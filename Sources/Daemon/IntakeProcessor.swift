@@ -16,6 +16,8 @@ struct IntakeProcessor: JobHandling {
     /// The `mail` limits in force (they follow reloads).
     let mail: @Sendable () -> MailConfig
     let logger: Logger
+    /// Document extraction (sandboxed children); nil: documents are routed on name and type only.
+    var documentPipeline: DocumentPipeline? = nil
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -34,7 +36,9 @@ struct IntakeProcessor: JobHandling {
         // failed in the same transaction as the job.
         let raw = try await blobs.get(intake.rawBlob)
         let documents = try await store.documents(intakeID: intakeID)
-        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, parser: MessageParser(limits: MailLimits(mail())))
+        // Text first: finished documents are skipped, so a retried job extracts only what is left.
+        let outcomes = try await documentPipeline?.process(documents, intakeID: intakeID, logger: logger) ?? [:]
+        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, outcomes: outcomes, parser: MessageParser(limits: MailLimits(mail())))
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
         let status: IntakeStatus
