@@ -11,6 +11,20 @@
 #include <string.h>
 #include <zlib.h>
 
+/// Offset of the first `needle` in `haystack`, or -1 (memmem is a GNU extension Swift does not see).
+static inline long cpoppler_find(const unsigned char *haystack, size_t length, const unsigned char *needle, size_t count) {
+    if (count == 0 || length < count) return -1;
+    const unsigned char *at = haystack;
+    const unsigned char *end = haystack + length - count + 1;
+    while (at < end) {
+        at = (const unsigned char *)memchr(at, needle[0], (size_t)(end - at));
+        if (at == NULL) return -1;
+        if (memcmp(at, needle, count) == 0) return (long)(at - haystack);
+        at++;
+    }
+    return -1;
+}
+
 /// Bytes a zlib (Flate) stream of `length` bytes inflates to, counted without keeping them and
 /// stopping once past `limit` (then limit + 1). A corrupt stream counts what came out before the error.
 static inline long long cpoppler_inflated_size(const unsigned char *data, size_t length, long long limit) {

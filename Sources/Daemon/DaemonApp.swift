@@ -102,6 +102,7 @@ final class DaemonApp: Sendable {
         processor.documentPipeline = DocumentPipeline(
             store: store, blobs: blobs, concurrency: config.documents.concurrency, observer: metrics.documentObserver
         ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
+        processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
         return JobWorker(
             queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,

@@ -100,12 +100,12 @@ struct Extract: AsyncParsableCommand {
         let outcome = DocumentTextExtractor.extract(data, declaredType: declaredType, filename: filename, settings: parsed)
         guard let encoded = try? JSONEncoder().encode(outcome) else { Self.fail("cannot encode the result", code: 70) }
         FileHandle.standardOutput.write(encoded)
-        exit(0)
+        Foundation.exit(0)
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("astralisd extract: \(message)\n".utf8))
-        exit(code)
+        Foundation.exit(code)
     }
 
     /// `--bench DIR`: every file extracted in this process (no child), `workers` at once, each

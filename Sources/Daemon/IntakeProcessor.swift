@@ -18,6 +18,9 @@ struct IntakeProcessor: JobHandling {
     let logger: Logger
     /// Document extraction (sandboxed children); nil: documents are routed on name and type only.
     var documentPipeline: DocumentPipeline? = nil
+    /// Extends the job's lease while documents are extracted (children may run for minutes,
+    /// longer than a lease): the queue and the lease duration in force.
+    var leaseKeeper: (queue: any JobQueue, duration: @Sendable () -> TimeInterval)? = nil
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -37,7 +40,13 @@ struct IntakeProcessor: JobHandling {
         let raw = try await blobs.get(intake.rawBlob)
         let documents = try await store.documents(intakeID: intakeID)
         // Text first: finished documents are skipped, so a retried job extracts only what is left.
-        let outcomes = try await documentPipeline?.process(documents, intakeID: intakeID, logger: logger) ?? [:]
+        var outcomes: [String: DocumentOutcome] = [:]
+        if let documentPipeline, !documents.isEmpty {
+            let documentLogger = logger
+            outcomes = try await keepingLease(claim) {
+                try await documentPipeline.process(documents, intakeID: intakeID, logger: documentLogger)
+            }
+        }
         let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, outcomes: outcomes, parser: MessageParser(limits: MailLimits(mail())))
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
@@ -61,5 +70,26 @@ struct IntakeProcessor: JobHandling {
             "item.id": "\(committed?.id ?? "-")",
         ])
         return .completedWithEffects
+    }
+
+    /// Runs `body` while heartbeating `claim` every third of the lease duration.
+    private func keepingLease<T: Sendable>(_ claim: JobClaim, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let leaseKeeper else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    let duration = leaseKeeper.duration()
+                    try await Task.sleep(for: .milliseconds(Int64(max(0.5, duration / 3) * 1000)))
+                    _ = try? await leaseKeeper.queue.heartbeat(jobID: claim.jobID, owner: claim.owner, leaseDuration: duration)
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
     }
 }

@@ -58,7 +58,7 @@ public struct DocumentPipeline: Sendable {
                 try DocumentPreflight.check(data, type: type, limits: settings.limits)
                 outcome = await slots.withSlot { await sandbox().run(data, declaredType: document.declaredType, filename: document.filename) }
             } catch {
-                outcome = DocumentOutcome(status: .failed, reason: error.description, detectedType: type.rawValue, typeMismatch: type.mismatch(declaredType: document.declaredType, filename: document.filename))
+                outcome = DocumentOutcome(status: .failed, reason: "\(error)", detectedType: type.rawValue, typeMismatch: type.mismatch(declaredType: document.declaredType, filename: document.filename))
             }
         }
         if outcome.detectedType == nil { outcome.detectedType = type.rawValue }

@@ -1,5 +1,6 @@
 public import Core
 public import Foundation
+import CPoppler
 
 /// Limits checked on the raw bytes before anything is decoded: file size, image dimensions from
 /// the header (PNG IHDR, JPEG SOF, TIFF IFDs, WebP VP8/VP8L/VP8X), PDF page count and MediaBox as
@@ -197,9 +198,11 @@ struct PDFScan {
         guard let base = buffer.baseAddress, buffer.count >= needle.count else { return }
         var offset = 0
         needle.withUnsafeBufferPointer { n in
+            guard let needleBase = n.baseAddress else { return }
             while offset + needle.count <= buffer.count {
-                guard let found = memmem(base + offset, buffer.count - offset, n.baseAddress, needle.count) else { return }
-                let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                let found = cpoppler_find(base + offset, buffer.count - offset, needleBase, needle.count)
+                guard found >= 0 else { return }
+                let at = offset + found
                 body(at + needle.count)
                 offset = at + needle.count
             }

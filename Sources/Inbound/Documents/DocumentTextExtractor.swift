@@ -1,5 +1,6 @@
 public import Core
 import CPoppler
+import CTesseract
 import Dispatch
 public import Foundation
 import Mail
@@ -71,7 +72,7 @@ public enum DocumentTextExtractor {
         do {
             document = try PopplerPDF(data)
         } catch {
-            throw .init(error.description)
+            throw .init("\(error)")
         }
         let count = document.pageCount
         if count > limits.maxPages { throw .init("PDF has \(count) pages, over documents.max_pages (\(limits.maxPages))") }
@@ -93,7 +94,7 @@ public enum DocumentTextExtractor {
                 return handle.recognize(image, dpi: limits.dpi)
             }
             switch results {
-            case .failure(let error): ocrFailure = error.description
+            case .failure(let error): ocrFailure = "\(error)"
             case .success(let list):
                 for (index, result) in zip(toOCR, list) {
                     guard let result else { continue }
@@ -122,12 +123,12 @@ public enum DocumentTextExtractor {
         let results = ocr(items: frames, settings: settings) { index, handle -> OCRResult? in
             guard let image = LeptonicaImage.decode(data, page: type == .tiff ? index : 0) else { return nil }
             // Scans rarely say their resolution; Tesseract guesses from text size when it is 0.
-            let resolution = Int(pixGetXResFromImage(image))
+            let resolution = Int(pixGetXRes(image.pix))
             return handle.recognize(image, dpi: resolution > 0 ? resolution : 300)
         }
         let list: [OCRResult?]
         switch results {
-        case .failure(let error): throw .init(error.description)
+        case .failure(let error): throw .init("\(error)")
         case .success(let value): list = value
         }
         if list.allSatisfy({ $0 == nil }) { throw .init("\(type.rawValue) image cannot be decoded (corrupt or truncated)") }
@@ -178,7 +179,7 @@ public enum DocumentTextExtractor {
                 if let subject = message.subject { lines.append("Subject: \(subject)") }
                 text = (lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n\n") + (message.text ?? "")
             } catch {
-                throw .init("message cannot be parsed: \(error.description)")
+                throw .init("message cannot be parsed: \(error)")
             }
         case .html:
             text = HTMLText.plainText(decodeText(data))

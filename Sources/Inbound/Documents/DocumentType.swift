@@ -161,7 +161,8 @@ enum TextSniffing {
     /// An RFC 5322 message: the first lines are header fields, one of them a typical message header.
     static func looksLikeMessage(_ data: Data) -> Bool {
         let head = String(decoding: data.prefix(8192), as: UTF8.self)
-        var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // "\r\n" is one Character in Swift: split on any newline character.
+        var lines = head.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         if lines.first?.hasPrefix("From ") == true { lines.removeFirst() }  // mbox separator
         var fields = 0
         var known = 0

@@ -216,11 +216,11 @@ public enum ExtractionChild {
     /// one second later: SIGKILL), no core files. Called first thing in `extract --child`.
     public static func applyLimits(memoryBytes: Int, cpuSeconds: Int) -> String? {
         var memory = rlimit(rlim_cur: rlim_t(memoryBytes), rlim_max: rlim_t(memoryBytes))
-        if setrlimit(Int32(RLIMIT_AS.rawValue), &memory) != 0 { return "setrlimit(RLIMIT_AS) failed: errno \(errno)" }
+        if setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &memory) != 0 { return "setrlimit(RLIMIT_AS) failed: errno \(errno)" }
         var cpu = rlimit(rlim_cur: rlim_t(cpuSeconds), rlim_max: rlim_t(cpuSeconds + 1))
-        if setrlimit(Int32(RLIMIT_CPU.rawValue), &cpu) != 0 { return "setrlimit(RLIMIT_CPU) failed: errno \(errno)" }
+        if setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &cpu) != 0 { return "setrlimit(RLIMIT_CPU) failed: errno \(errno)" }
         var core = rlimit(rlim_cur: 0, rlim_max: 0)
-        if setrlimit(Int32(RLIMIT_CORE.rawValue), &core) != 0 { return "setrlimit(RLIMIT_CORE) failed: errno \(errno)" }
+        if setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &core) != 0 { return "setrlimit(RLIMIT_CORE) failed: errno \(errno)" }
         return nil
     }
 }

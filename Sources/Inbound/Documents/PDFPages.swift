@@ -22,12 +22,12 @@ final class PopplerPDF: @unchecked Sendable {
             if let error { g_error_free(error) }
             throw OpenError(description: "poppler cannot open the PDF: \(message)")
         }
-        self.document = OpaquePointer(document)
+        self.document = document
     }
 
     deinit { g_object_unref(UnsafeMutableRawPointer(document)) }
 
-    private var raw: UnsafeMutablePointer<PopplerDocument> { UnsafeMutablePointer(document) }
+    private var raw: OpaquePointer { document }
 
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -41,7 +41,7 @@ final class PopplerPDF: @unchecked Sendable {
     func size(page: Int) -> (width: Double, height: Double)? {
         withLock {
             guard let p = poppler_document_get_page(raw, Int32(page)) else { return nil }
-            defer { g_object_unref(p) }
+            defer { g_object_unref(UnsafeMutableRawPointer(p)) }
             var width = 0.0
             var height = 0.0
             poppler_page_get_size(p, &width, &height)
@@ -53,7 +53,7 @@ final class PopplerPDF: @unchecked Sendable {
     func text(page: Int) -> String {
         withLock {
             guard let p = poppler_document_get_page(raw, Int32(page)) else { return "" }
-            defer { g_object_unref(p) }
+            defer { g_object_unref(UnsafeMutableRawPointer(p)) }
             guard let text = poppler_page_get_text(p) else { return "" }
             defer { g_free(text) }
             return String(cString: text)
@@ -83,7 +83,7 @@ final class PopplerPDF: @unchecked Sendable {
     private func withRendered<T>(page: Int, scale: Double, _ body: (OpaquePointer) -> T?) -> T? {
         withLock {
             guard let p = poppler_document_get_page(raw, Int32(page)) else { return nil }
-            defer { g_object_unref(p) }
+            defer { g_object_unref(UnsafeMutableRawPointer(p)) }
             var width = 0.0
             var height = 0.0
             poppler_page_get_size(p, &width, &height)
@@ -132,8 +132,9 @@ final class PopplerPDF: @unchecked Sendable {
     private static func find(_ needle: [UInt8], in buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         guard let base = buffer.baseAddress, start + needle.count <= buffer.count else { return nil }
         return needle.withUnsafeBufferPointer { n -> Int? in
-            guard let found = memmem(base + start, buffer.count - start, n.baseAddress, needle.count) else { return nil }
-            return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            guard let needleBase = n.baseAddress else { return nil }
+            let found = cpoppler_find(base + start, buffer.count - start, needleBase, needle.count)
+            return found >= 0 ? start + found : nil
         }
     }
 }
