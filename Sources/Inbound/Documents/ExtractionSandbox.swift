@@ -73,6 +73,8 @@ public struct ExtractionSandbox: Sendable {
         }
         // Tesseract would start OpenMP threads of its own per handle; parallelism is ours.
         childEnvironment["OMP_THREAD_LIMIT"] = "1"
+        // A crash ends the child at once: no Swift backtracer (seconds of CPU, a helper process).
+        childEnvironment["SWIFT_BACKTRACE"] = "enable=no"
         childEnvironment.merge(environment) { _, new in new }
         process.environment = childEnvironment
         let stdin = Pipe()
