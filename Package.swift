@@ -59,11 +59,23 @@ let package = Package(
         // libetpan (IMAP) with GnuTLS for certificate checks. Linked through the module map: the
         // Debian libetpan.pc carries build-only flags (-specs=...no-pie-link.specs) swiftc rejects.
         .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
+        // poppler-glib (PDF text layer and page rendering) with cairo (rasterising pages for OCR, thumbnails).
+        .systemLibrary(
+            name: "CPoppler",
+            pkgConfig: "poppler-glib",
+            providers: [.apt(["libpoppler-glib-dev", "libcairo2-dev"])]
+        ),
+        // Tesseract OCR (C API) and Leptonica (image decoding, deskew, scaling, PNG).
+        .systemLibrary(
+            name: "CTesseract",
+            pkgConfig: "tesseract",
+            providers: [.apt(["libtesseract-dev", "libleptonica-dev"])]
+        ),
         // Webhook ingress (signatures, limits, idempotency, body decoding), IMAP mailboxes; later documents.
         .target(
             name: "Inbound",
             dependencies: [
-                "Core", "Mail", "CEtpan",
+                "Core", "Mail", "CEtpan", "CPoppler", "CTesseract",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

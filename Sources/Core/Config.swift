@@ -215,6 +215,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var ai: AIConfig?
     /// Limits for every message parsed (`mail` section).
     public var mail = MailConfig()
+    /// Document extraction limits and OCR settings (`documents` section).
+    public var documents = DocumentsConfig()
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
@@ -250,6 +252,7 @@ public struct DaemonConfig: Sendable, Equatable {
         if workers.concurrency != other.workers.concurrency { keys.append("workers.concurrency") }
         if intakeBatchSize != other.intakeBatchSize { keys.append("intake.batch_size") }
         if shutdownGrace != other.shutdownGrace { keys.append("shutdown.grace_seconds") }
+        if documents.concurrency != other.documents.concurrency { keys.append("documents.concurrency") }
         // Mailbox pollers are started once with their account settings.
         let imap = sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }
         let otherIMAP = other.sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }

@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -167,7 +167,51 @@ public struct ConfigParser {
             ai: ai
         )
         config.mail = mail
+        config.documents = readDocuments(top)
         return config
+    }
+
+    /// `documents`: pre-decode limits, the extraction child's limits, OCR settings (docs/documents.md).
+    private mutating func readDocuments(_ top: [String: JSONValue]) -> DocumentsConfig {
+        let path = "documents"
+        let d = optionalObject(top, "documents", at: "", keys: [
+            "max_file_bytes", "max_pages", "max_page_points", "max_image_pixels", "max_inflated_bytes",
+            "memory_limit_bytes", "cpu_seconds", "timeout_seconds", "concurrency", "ocr_threads",
+            "ocr_languages", "page_segmentation_mode", "dpi", "min_page_text_characters", "thumbnail_width",
+            "max_text_characters",
+        ])
+        let defaults = DocumentsConfig()
+        var languages = defaults.ocrLanguages
+        if let d, let list = optionalArray(d, "ocr_languages", at: path) {
+            languages = []
+            for (index, element) in list.enumerated() {
+                let valid = element.stringValue.map { !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } } ?? false
+                if let name = element.stringValue, valid {
+                    languages.append(name)
+                } else {
+                    issue("\(path).ocr_languages[\(index)]", "expected a tesseract language name such as \"eng\" or \"deu\", got \(element.kindName)")
+                }
+            }
+            if list.isEmpty { issue("\(path).ocr_languages", "expected at least one language") }
+        }
+        return DocumentsConfig(
+            maxFileBytes: integer(d, "max_file_bytes", at: path, range: 1...(1 << 32), default: defaults.maxFileBytes),
+            maxPages: integer(d, "max_pages", at: path, range: 1...100_000, default: defaults.maxPages),
+            maxPagePoints: number(d, "max_page_points", at: path, range: 1...1_000_000, default: defaults.maxPagePoints),
+            maxImagePixels: integer(d, "max_image_pixels", at: path, range: 1...(1 << 34), default: defaults.maxImagePixels),
+            maxInflatedBytes: integer(d, "max_inflated_bytes", at: path, range: 1024...(1 << 34), default: defaults.maxInflatedBytes),
+            memoryLimitBytes: integer(d, "memory_limit_bytes", at: path, range: (256 << 20)...(1 << 40), default: defaults.memoryLimitBytes),
+            cpuSeconds: integer(d, "cpu_seconds", at: path, range: 1...86_400, default: defaults.cpuSeconds),
+            timeoutSeconds: number(d, "timeout_seconds", at: path, range: 0.1...86_400, default: defaults.timeoutSeconds),
+            concurrency: integer(d, "concurrency", at: path, range: 1...256, default: defaults.concurrency),
+            ocrThreads: integer(d, "ocr_threads", at: path, range: 1...256, default: defaults.ocrThreads),
+            ocrLanguages: languages,
+            pageSegmentationMode: integer(d, "page_segmentation_mode", at: path, range: 0...13, default: defaults.pageSegmentationMode),
+            dpi: integer(d, "dpi", at: path, range: 50...1200, default: defaults.dpi),
+            minPageTextCharacters: integer(d, "min_page_text_characters", at: path, range: 0...100_000, default: defaults.minPageTextCharacters),
+            thumbnailWidth: integer(d, "thumbnail_width", at: path, range: 0...2048, default: defaults.thumbnailWidth),
+            maxTextCharacters: integer(d, "max_text_characters", at: path, range: 1...100_000_000, default: defaults.maxTextCharacters)
+        )
     }
 
     /// `mail`: limits for every parsed message; the defaults are `Mail.MailLimits.default`.

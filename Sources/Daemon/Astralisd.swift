@@ -17,7 +17,7 @@ struct Astralisd: AsyncParsableCommand {
         commandName: "astralisd",
         abstract: "Turns inbound email and web-form webhooks into routed, tracked work.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self],
+        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self, Extract.self],
         defaultSubcommand: nil
     )
 }
@@ -192,9 +192,12 @@ struct IntakeCommand: AsyncParsableCommand {
             struct Report: Encodable {
                 var intake: Intake
                 var documents: [Document]
+                /// Extraction results of finished documents, by document id.
+                var extraction: [String: DocumentOutcome]
                 var item: PipelineItem?
             }
-            print(String(decoding: try encoder.encode(Report(intake: intake, documents: documents, item: item)), as: UTF8.self))
+            let outcomes = try await store.documentOutcomes(intakeID: id)
+            print(String(decoding: try encoder.encode(Report(intake: intake, documents: documents, extraction: outcomes, item: item)), as: UTF8.self))
         }
     }
 }

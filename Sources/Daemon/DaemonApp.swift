@@ -98,7 +98,11 @@ final class DaemonApp: Sendable {
 
     func makeWorker() -> JobWorker {
         let config = self.config
-        let processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
+        var processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
+        processor.documentPipeline = DocumentPipeline(
+            store: store, blobs: blobs, concurrency: config.documents.concurrency, observer: metrics.documentObserver
+        ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
+        processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
         return JobWorker(
             queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,

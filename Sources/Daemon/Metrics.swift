@@ -44,6 +44,17 @@ final class DaemonMetrics: Sendable {
         )
     }
 
+    // MARK: Documents
+
+    static let documentBuckets: [Duration] = [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(180)]
+
+    var documentObserver: DocumentObserver {
+        DocumentObserver(finished: { [self] outcome, seconds in
+            registry.makeCounter(name: "astralisd_documents_total", labels: [("outcome", outcome)], help: "Documents finished, by outcome (completed, failed, unsupported)").increment()
+            registry.makeDurationHistogram(name: "astralisd_document_extraction_seconds", labels: [], buckets: Self.documentBuckets, help: "Time to extract one document (sniffing, limits, child process, storing)").record(.milliseconds(Int64(seconds * 1000)))
+        })
+    }
+
     // MARK: Jobs
 
     static let jobBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]

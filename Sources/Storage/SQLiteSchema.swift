@@ -22,8 +22,28 @@ enum SQLiteSchema {
         migrator.registerMigration("v4-mailboxes") { db in
             try db.execute(sql: v4)
         }
+        migrator.registerMigration("v8-documents") { db in
+            try db.execute(sql: v8Documents)
+        }
         return migrator
     }
+
+    /// Document extraction results (docs/documents.md): the detected type, text and pages, OCR
+    /// confidence, languages, the thumbnail's blob, classification and fields. `extraction` holds
+    /// the whole outcome as JSON (pages included); the other columns are what is queried or shown.
+    private static let v8Documents = """
+        ALTER TABLE documents ADD COLUMN detected_type TEXT;
+        ALTER TABLE documents ADD COLUMN type_mismatch TEXT;
+        ALTER TABLE documents ADD COLUMN text TEXT;
+        ALTER TABLE documents ADD COLUMN page_count INTEGER;
+        ALTER TABLE documents ADD COLUMN ocr_confidence REAL;
+        ALTER TABLE documents ADD COLUMN languages TEXT;
+        ALTER TABLE documents ADD COLUMN thumbnail_blob TEXT;
+        ALTER TABLE documents ADD COLUMN kind TEXT;
+        ALTER TABLE documents ADD COLUMN fields TEXT;
+        ALTER TABLE documents ADD COLUMN extraction TEXT;
+        ALTER TABLE documents ADD COLUMN extracted_at REAL;
+        """
 
     /// One poller per IMAP folder across processes, and the second dedupe lookup for mail:
     /// Message-ID + content hash, recorded in the intake's metadata in the intake's own row.

@@ -28,6 +28,7 @@ struct SQLiteStoreContractTests {
     @Test func intakeDuplicateAfterRestart() async throws { try await contract.intakeDuplicateAfterRestart() }
     @Test func duplicatesInsideOneBatch() async throws { try await contract.duplicatesInsideOneBatch() }
     @Test func processJobIsQueuedWithTheIntake() async throws { try await contract.processJobIsQueuedWithTheIntake() }
+    @Test func documentOutcomes() async throws { try await contract.documentOutcomes() }
     @Test func recordIntakesRejectsMismatchedJobs() async throws { try await contract.recordIntakesRejectsMismatchedJobs() }
     @Test func intakeStatusUpdates() async throws { try await contract.intakeStatusUpdates() }
     @Test func commitDecisionIsIdempotent() async throws { try await contract.commitDecisionIsIdempotent() }

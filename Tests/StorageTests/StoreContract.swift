@@ -82,6 +82,43 @@ struct StoreContract: Sendable {
         }
     }
 
+    /// Documents: pending → processing → an outcome; finished documents are not started again;
+    /// outcomes (text, pages, thumbnail blob, fields) come back as stored, also after a reopen.
+    func documentOutcomes() async throws {
+        try await run { h in
+            let docs = try #require(h.store as? any DocumentStore, "the backend must implement DocumentStore")
+            let intake = Sample.intake("doc-outcomes", at: h.clock.now())
+            let documents = ["a.pdf", "b.bin"].enumerated().map { index, name in
+                Document(
+                    id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/pdf",
+                    size: 10, blob: String(repeating: "\(index)", count: 64), origin: "file\(index)", createdAt: h.clock.now())
+            }
+            _ = try await h.store.recordIntakes([NewIntake(intake: intake, documents: documents)], processJobs: [Sample.processJob(intake)])
+            #expect(try await docs.markDocumentProcessing(id: documents[0].id))
+            #expect(try await docs.markDocumentProcessing(id: documents[0].id), "a retried job may start a processing document again")
+            #expect(try await h.store.documents(intakeID: intake.id).map(\.status) == [.processing, .pending])
+            let extraction = DocumentExtraction(
+                detectedType: "pdf", pageCount: 2,
+                pages: [PageExtraction(number: 1, source: .layer, characters: 40), PageExtraction(number: 2, source: .ocr, characters: 12, confidence: 88)],
+                text: "Invoice 17\u{0C}Total 12.00", ocrConfidence: 88, languages: ["eng"])
+            let completed = DocumentOutcome(
+                status: .completed, detectedType: "pdf", extraction: extraction, thumbnailBlob: String(repeating: "f", count: 64),
+                kind: "invoice", fields: .object(["total": .number(12)]))
+            try await docs.recordDocumentOutcome(id: documents[0].id, completed)
+            let refused = DocumentOutcome(status: .unsupported, reason: "elf files are not extracted", detectedType: "elf", typeMismatch: "named .bin")
+            try await docs.recordDocumentOutcome(id: documents[1].id, refused)
+            #expect(try await docs.markDocumentProcessing(id: documents[0].id) == false)
+            #expect(try await docs.markDocumentProcessing(id: documents[1].id) == false)
+            let stored = try await h.store.documents(intakeID: intake.id)
+            #expect(stored.map(\.status) == [.completed, .unsupported])
+            #expect(stored[1].statusReason == "elf files are not extracted")
+            let outcomes = try await docs.documentOutcomes(intakeID: intake.id)
+            #expect(outcomes == [documents[0].id: completed, documents[1].id: refused])
+            let reopened = try #require(try await h.reopen() as? any DocumentStore)
+            #expect(try await reopened.documentOutcomes(intakeID: intake.id)[documents[0].id]?.extraction?.text == "Invoice 17\u{0C}Total 12.00")
+        }
+    }
+
     func processJobIsQueuedWithTheIntake() async throws {
         try await run { h in
             let intake = Sample.intake("with-docs", at: h.clock.now())
