@@ -27,4 +27,4 @@ ensure_swift() {
 }
 
 # Debian packages the daemon builds and runs against.
-BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg-config curl ca-certificates)
+BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg-config curl ca-certificates libcurl4-gnutls-dev)
