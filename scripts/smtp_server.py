@@ -57,7 +57,7 @@ def main():
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
                 "auth_user": session.auth_data if session.authenticated else None,
-                "tls": session.ssl is not None,
+                "tls": session.ssl is not None or server.implicit_tls,
                 "connection": getattr(session, "connection_number", None),
             }
             for suffix, data in ((".json", json.dumps(meta).encode()), (".eml", raw)):
@@ -72,6 +72,7 @@ def main():
             # STARTTLS calls this again for the same connection (with a fresh session).
             upgrade = getattr(self, "connection_number", None)
             super().connection_made(transport)
+            self.implicit_tls = upgrade is None and transport.get_extra_info("ssl_object") is not None
             if upgrade is None:
                 self.connection_number = next(connection_numbers)
                 connections_log.write("%d\n" % self.connection_number)
@@ -81,8 +82,10 @@ def main():
 
     def factory(tls_on_connect):
         def make():
+            # On the implicit-TLS listener the whole connection is TLS, which aiosmtpd does not
+            # see (it only tracks STARTTLS), so AUTH is allowed there without its TLS check.
             kwargs = dict(hostname="localhost", authenticator=authenticator, auth_required=False,
-                          auth_require_tls=True, decode_data=False, enable_SMTPUTF8=True,
+                          auth_require_tls=not tls_on_connect, decode_data=False, enable_SMTPUTF8=True,
                           ident="astralisd test SMTP")
             if not tls_on_connect:
                 kwargs["tls_context"] = context
