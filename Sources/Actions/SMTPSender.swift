@@ -238,7 +238,8 @@ final class SMTPConnection: @unchecked Sendable {
         _ = ccurl_getinfo_long(handle, CCURL_INFO_RESPONSE_CODE, &code)
         var connects = 0
         _ = ccurl_getinfo_long(handle, CCURL_INFO_NUM_CONNECTS, &connects)
-        let reply = transcript.lastReply ?? (code > 0 ? "\(code)" : "")
+        // After a refusal libcurl still says QUIT; the reply that matters is the one with the code.
+        let reply = transcript.lastReply(withCode: code) ?? transcript.lastReply ?? (code > 0 ? "\(code)" : "")
         if result == CURLE_OK {
             return .success(SMTPReceipt(reply: reply, newConnections: connects))
         }
@@ -279,16 +280,25 @@ final class UploadSource {
 /// Collects the server's reply lines; `lastReply` is the last complete (possibly multi-line) reply.
 final class ServerTranscript {
     private var pending: [String] = []
-    private(set) var lastReply: String?
+    private var replies: [String] = []
+    var lastReply: String? { replies.last }
+
+    /// The last complete reply starting with `code` (`550 5.1.1 …`).
+    func lastReply(withCode code: Int) -> String? {
+        guard code > 0 else { return nil }
+        return replies.last { $0.hasPrefix("\(code)") }
+    }
 
     func record(_ chunk: String) {
-        for line in chunk.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+        // `\r\n` is one Character in Swift: split on isNewline, not on "\r" / "\n".
+        for line in chunk.split(whereSeparator: \.isNewline) {
             let text = String(line)
             pending.append(text)
             let characters = Array(text.prefix(4))
             // `250-…` continues a reply, `250 …` (or a bare code) ends it.
             if characters.count >= 3, characters[0...2].allSatisfy(\.isNumber), characters.count == 3 || characters[3] == " " {
-                lastReply = pending.joined(separator: "\n")
+                replies.append(pending.joined(separator: "\n"))
+                if replies.count > 16 { replies.removeFirst() }
                 pending.removeAll()
             }
         }
