@@ -98,13 +98,20 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // Carrying out decisions: pipeline items (titles from Mustache templates).
+        // libcurl (SMTP client for replies); shim.h wraps the variadic curl_easy_setopt/getinfo.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-gnutls-dev"])]
+        ),
+        // Carrying out decisions: pipeline items (titles from Mustache templates), SMTP replies.
         .target(
             name: "Actions",
             dependencies: [
-                "Core",
+                "Core", "CCurl",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The `astralisd` executable: CLI, config loading, service wiring, workers, admin HTTP.
@@ -164,7 +171,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage"]),
+        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage", "Mail"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

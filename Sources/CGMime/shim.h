@@ -25,6 +25,12 @@ static inline InternetAddressList *cgmime_group_members(InternetAddress *address
     return internet_address_group_get_members(INTERNET_ADDRESS_GROUP(address));
 }
 
+// Building messages (replies): upcasts from the concrete part types to GMimeObject / GMimePart.
+static inline GMimeObject *cgmime_text_part_as_object(GMimeTextPart *part) { return GMIME_OBJECT(part); }
+static inline GMimePart *cgmime_text_part_as_part(GMimeTextPart *part) { return GMIME_PART(part); }
+static inline GMimeObject *cgmime_part_as_object(GMimePart *part) { return GMIME_OBJECT(part); }
+static inline GMimeObject *cgmime_multipart_as_object(GMimeMultipart *multipart) { return GMIME_OBJECT(multipart); }
+
 /// Drops one reference of any GObject (message, stream, parser, address list...).
 static inline void cgmime_unref(gpointer object) { g_object_unref(object); }
 

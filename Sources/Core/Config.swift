@@ -141,6 +141,9 @@ public struct OrganizationConfig: Sendable, Equatable {
     public var sources: [SourceConfig]
     public var defaultRoute: Route
     public var outboundWebhooks: [OutboundWebhook]
+    /// The `smtp_accounts[]` id automatic replies of this organization go out through; nil: rules
+    /// may not ask for replies.
+    public var replyAccount: String?
 
     public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route, outboundWebhooks: [OutboundWebhook] = []) {
         self.id = id
@@ -217,6 +220,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var mail = MailConfig()
     /// Document extraction limits and OCR settings (`documents` section).
     public var documents = DocumentsConfig()
+    /// Outgoing mail accounts (`smtp_accounts`); organizations name theirs in `reply_account`.
+    public var smtpAccounts: [SMTPAccountConfig] = []
+
+    public func smtpAccount(_ id: String) -> SMTPAccountConfig? { smtpAccounts.first { $0.id == id } }
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,

@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents", "smtp_accounts"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -168,6 +168,22 @@ public struct ConfigParser {
         )
         config.mail = mail
         config.documents = readDocuments(top)
+        config.smtpAccounts = readSMTPAccounts(top)
+        let accountIDs = Set(config.smtpAccounts.map(\.id))
+        for (index, org) in organizationList.enumerated() {
+            guard let account = org["reply_account"] else { continue }
+            let path = "organizations[\(index)].reply_account"
+            if let id = account.stringValue {
+                if !accountIDs.contains(id) {
+                    issue(path, "unknown SMTP account \"\(id)\"; expected one of smtp_accounts[].id (\(accountIDs.sorted().joined(separator: ", ")))")
+                }
+                if let position = config.organizations.firstIndex(where: { $0.id == org["id"]?.stringValue }) {
+                    config.organizations[position].replyAccount = id
+                }
+            } else {
+                issue(path, "expected the id of an smtp_accounts[] entry, got \(account.displayText)")
+            }
+        }
         return config
     }
 
@@ -225,6 +241,82 @@ public struct ConfigParser {
         )
     }
 
+    /// `smtp_accounts`: outgoing mail accounts for automatic replies.
+    private mutating func readSMTPAccounts(_ top: [String: JSONValue]) -> [SMTPAccountConfig] {
+        guard let list = optionalArray(top, "smtp_accounts", at: "") else { return [] }
+        var accounts: [SMTPAccountConfig] = []
+        for (index, element) in list.enumerated() {
+            if let account = readSMTPAccount(element, at: "smtp_accounts[\(index)]") { accounts.append(account) }
+        }
+        checkUnique(Self.rawIDs(list), at: { "smtp_accounts[\($0)].id" }, what: "SMTP account id")
+        return accounts
+    }
+
+    private mutating func readSMTPAccount(_ value: JSONValue, at path: String) -> SMTPAccountConfig? {
+        let keys: Set<String> = [
+            "id", "host", "port", "tls", "ca_file", "allow_insecure", "username", "password", "auth", "from_address",
+            "from_name", "message_id_domain", "connect_timeout_seconds", "timeout_seconds", "connection_reuse",
+            "rate_limit",
+        ]
+        guard let object = object(value, at: path, keys: keys) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let host = string(object, "host", at: path) ?? ""
+        if object["host"] != nil && host.isEmpty { issue("\(path).host", "expected a host name or address, got an empty string") }
+        let tlsText = string(object, "tls", at: path, default: "starttls") ?? "starttls"
+        let tls = SMTPTLSMode(rawValue: tlsText)
+        if tls == nil { issue("\(path).tls", "expected one of implicit, starttls, none, got \"\(tlsText)\"") }
+        let port = integer(object, "port", at: path, range: 1...65535, default: tls == .implicit ? 465 : 587)
+        let caFile = string(object, "ca_file", at: path, default: nil)
+        let allowInsecure = bool(object, "allow_insecure", at: path, default: false)
+        if tls == SMTPTLSMode.none {
+            if !allowInsecure {
+                issue("\(path).tls", "\"none\" sends mail and passwords in clear text; expected implicit or starttls (or allow_insecure: true with a loopback host, for tests)")
+            } else if !host.isEmpty && !IMAPSourceSettings.isLoopback(host) {
+                issue("\(path).allow_insecure", "only allowed with a loopback host (127.0.0.1, ::1 or localhost), got \"\(host)\"")
+            }
+        }
+        let username = string(object, "username", at: path, default: nil)
+        let password = object["password"].flatMap { secretRef($0, at: "\(path).password") }
+        let authText = string(object, "auth", at: path, default: "plain") ?? "plain"
+        let auth = SMTPAuthMechanism(rawValue: authText)
+        if auth == nil { issue("\(path).auth", "expected one of plain, login, xoauth2, got \"\(authText)\"") }
+        if username != nil, object["password"] == nil {
+            issue("\(path).password", "missing; a username needs a password (or an OAuth token for auth xoauth2) as {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME} or {\"value\": SECRET}")
+        }
+        if username == nil, object["password"] != nil { issue("\(path).username", "missing; a password is only sent with a username") }
+        let from = string(object, "from_address", at: path) ?? ""
+        if object["from_address"]?.stringValue != nil, !Self.isAddrSpec(from) {
+            issue("\(path).from_address", "expected an address such as replies@example.com, got \"\(from)\"")
+        }
+        let fromName = string(object, "from_name", at: path, default: nil)
+        if let fromName, fromName.contains(where: { $0 == "\r" || $0 == "\n" }) { issue("\(path).from_name", "expected one line of text") }
+        let defaultDomain = from.split(separator: "@").last.map(String.init) ?? "localhost"
+        let domain = string(object, "message_id_domain", at: path, default: defaultDomain) ?? defaultDomain
+        if domain.isEmpty || !domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) {
+            issue("\(path).message_id_domain", "expected a domain name such as example.com, got \"\(domain)\"")
+        }
+        let connectTimeout = integer(object, "connect_timeout_seconds", at: path, range: 1...600, default: 10)
+        let timeout = integer(object, "timeout_seconds", at: path, range: 1...3600, default: 60)
+        let reuse = bool(object, "connection_reuse", at: path, default: true)
+        let limitObject = optionalObject(object, "rate_limit", at: path, keys: ["max_per_recipient", "period_seconds"])
+        let defaults = ReplyRateLimit()
+        let maxPerRecipient = integer(limitObject, "max_per_recipient", at: "\(path).rate_limit", range: 1...1_000_000, default: defaults.maxPerRecipient)
+        let period = integer(limitObject, "period_seconds", at: "\(path).rate_limit", range: 1...31_536_000, default: Int(defaults.period))
+        guard let tls, let auth else { return nil }
+        return SMTPAccountConfig(
+            id: id, host: host, port: port, tls: tls, caFile: caFile, allowInsecure: allowInsecure, username: username,
+            password: password, auth: auth, fromAddress: from, fromName: fromName, messageIDDomain: domain,
+            connectTimeout: TimeInterval(connectTimeout), timeout: TimeInterval(timeout), connectionReuse: reuse,
+            rateLimit: ReplyRateLimit(maxPerRecipient: maxPerRecipient, period: TimeInterval(period)))
+    }
+
+    /// `local@domain` with no spaces, brackets or line breaks: what may go into MAIL FROM and From.
+    static func isAddrSpec(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
+        return !text.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\0" })
+    }
+
     private mutating func readAI(_ value: JSONValue, at path: String) -> AIConfig? {
         guard let object = object(value, at: path, keys: ["base_url", "model", "api_key", "timeout_seconds", "max_input_chars", "max_attempts"]) else { return nil }
         let baseURL = string(object, "base_url", at: path) ?? ""
@@ -241,7 +333,7 @@ public struct ConfigParser {
     }
 
     private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {
-        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route", "outbound_webhooks"]) else { return nil }
+        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route", "outbound_webhooks", "reply_account"]) else { return nil }
         let id = identifier(org, "id", at: path) ?? ""
         let name = string(org, "name", at: path, default: id) ?? id
         var pipelines: [Pipeline] = []

@@ -33,6 +33,8 @@ final class DaemonApp: Sendable {
     let environment: [String: String]
     let startedAt: Date
     let stateDirOverride: String?
+    /// Outgoing mail for replies; keeps each account's SMTP connections open between messages.
+    let smtp: SMTPSender
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
@@ -57,6 +59,7 @@ final class DaemonApp: Sendable {
         self.directory = WebhookDirectory(loaded.endpoints)
         self.router = SharedValue<any IntakeRouter>(loaded.makeRouter(aiObserver: metrics.aiObserver, logger: logger))
         self.workerSettings = WorkerSettings(config.workers)
+        self.smtp = SMTPSender(threads: config.workers.concurrency)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
@@ -104,8 +107,12 @@ final class DaemonApp: Sendable {
         ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
         processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
+        let resolver = SecretResolver(environment: environment)
+        let replies = ReplyDelivery(
+            store: store, blobs: blobs, sender: smtp, renderer: ReplyRenderer(), config: { [self] in self.config },
+            secrets: { try resolver.resolve($0) }, clock: SystemWallClock(), metrics: metrics, logger: logger)
         return JobWorker(
-            queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
+            queue: store, handlers: [JobKind.processIntake: processor, JobKind.sendReply: replies], concurrency: config.workers.concurrency,
             settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
     }

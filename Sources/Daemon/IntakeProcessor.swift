@@ -61,7 +61,9 @@ struct IntakeProcessor: JobHandling {
         case .ignore:
             status = .done
         }
-        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker", completing: claim)
+        // Follow-up jobs commit with the decision; their ids derive from the intake, so a re-run queues nothing twice.
+        let followUps = decision.followUps.replies.map { ReplyDelivery.job(intakeID: intakeID, reply: $0) }
+        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)
         CrashPoint.reached(CrashPoint.afterDecisionCommit)
         logger.info("Intake routed", metadata: [
             "intake.source": "\(intake.source)",

@@ -120,6 +120,21 @@ final class DaemonMetrics: Sendable {
         }
     }
 
+    // MARK: Replies
+
+    static let smtpBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]
+
+    /// One reply job's outcome: sent, suppressed, failed (5xx / cannot compose), deferred (4xx,
+    /// connection error; retried), unconfirmed (a crash left delivery unknown), duplicate (already done).
+    func reply(outcome: String) {
+        registry.makeCounter(name: "astralisd_replies_total", labels: [("outcome", outcome)], help: "Automatic reply attempts by outcome (sent, suppressed, failed, deferred, unconfirmed, duplicate)").increment()
+    }
+
+    func smtpSend(account: String, duration: Duration, newConnections: Int) {
+        registry.makeDurationHistogram(name: "astralisd_smtp_send_duration_seconds", labels: [("account", account)], buckets: Self.smtpBuckets, help: "Time one SMTP transaction took, connection set-up included").record(duration)
+        registry.makeCounter(name: "astralisd_smtp_connections_total", labels: [("account", account)], help: "SMTP connections opened (a reused connection opens none)").increment(by: Int64(newConnections))
+    }
+
     func configReload(success: Bool) {
         registry.makeCounter(name: "astralisd_config_reloads_total", labels: [("result", success ? "applied" : "rejected")], help: "SIGHUP reloads by result").increment()
     }

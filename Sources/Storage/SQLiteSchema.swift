@@ -22,6 +22,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v4-mailboxes") { db in
             try db.execute(sql: v4)
         }
+        migrator.registerMigration("v5-replies") { db in
+            try db.execute(sql: v5Replies)
+        }
         migrator.registerMigration("v8-documents") { db in
             try db.execute(sql: v8Documents)
         }
@@ -55,6 +58,29 @@ enum SQLiteSchema {
         );
         CREATE INDEX intakes_mail_fingerprint ON intakes (organization, json_extract(metadata, '$."mail.fingerprint"'))
             WHERE json_extract(metadata, '$."mail.fingerprint"') IS NOT NULL;
+        """
+
+    /// Automatic replies, one row per (intake, template), written before the message is sent.
+    private static let v5Replies = """
+        CREATE TABLE replies (
+            id TEXT PRIMARY KEY NOT NULL,
+            intake_id TEXT NOT NULL REFERENCES intakes (id),
+            organization TEXT NOT NULL,
+            template TEXT NOT NULL,
+            account TEXT NOT NULL,
+            -- Lower-case addr-spec; the per-recipient rate limit counts by it.
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            reason TEXT,
+            server_reply TEXT,
+            attempts INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            sent_at REAL
+        );
+        CREATE INDEX replies_intake ON replies (intake_id);
+        CREATE INDEX replies_recipient ON replies (recipient, created_at);
         """
 
     private static let v1 = """

@@ -113,4 +113,12 @@ struct RuleLoaderTests {
         #expect(rules.ruleIDs(organization: "demo") == ["a"])
         #expect(rules.ruleIDs(organization: "acme") == ["b"])
     }
+
+    @Test func replyTemplatesTakeAnOptionalHTMLBody() throws {
+        let rules = try Fixture.rules(list: "[]", extra: #""templates": {"ack": {"subject": "Re: {{subject}}", "body": "Thanks", "html": "<p>Thanks for <b>{{subject}}</b></p>"}, "plain": {"subject": "s", "body": "b"}}"#)
+        #expect(rules.templates["ack"]?.html == "<p>Thanks for <b>{{subject}}</b></p>")
+        #expect(rules.templates["plain"]?.html == nil)
+        let issues = Fixture.issues(#"{"version": 1, "templates": {"ack": {"subject": "s", "body": "b", "html": "{{#open"}}, "rules": []}"#)
+        #expect(issues.map(\.description).contains { $0.hasPrefix("rules.json#/templates/ack/html:") }, "\(issues)")
+    }
 }

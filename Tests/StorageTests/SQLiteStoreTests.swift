@@ -42,6 +42,7 @@ struct SQLiteStoreContractTests {
     @Test func itemsFilterAndPage() async throws { try await contract.itemsFilterAndPage() }
     @Test func syncPipelinesUpsertsAndReplacesStages() async throws { try await contract.syncPipelinesUpsertsAndReplacesStages() }
     @Test func countsAndPing() async throws { try await contract.countsAndPing() }
+    @Test func repliesRecordOnceAndChangeState() async throws { try await contract.repliesRecordOnceAndChangeState() }
 
     @Test func leaseGivesAJobOnce() async throws { try await contract.leaseGivesAJobOnce() }
     @Test func leaseHonoursLimitAndOrder() async throws { try await contract.leaseHonoursLimitAndOrder() }

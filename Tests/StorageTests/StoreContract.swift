@@ -26,6 +26,55 @@ struct StoreContract: Sendable {
         try await withBackend(retry, body)
     }
 
+    // MARK: - Replies
+
+    func repliesRecordOnceAndChangeState() async throws {
+        try await run { h in
+            let replies = try #require(h.store as? any ReplyStore, "the backend implements ReplyStore")
+            let intake = try await Sample.record("mail-1", in: h)
+            let now = h.clock.now()
+            let record = ReplyRecord(
+                id: ReplyRecord.key(intakeID: intake.id, template: "ack"), intakeID: intake.id, organization: "acme", template: "ack",
+                account: "support", recipient: "Ada@Customer.example", messageID: "re-1@acme.example", state: .deferred,
+                createdAt: now, updatedAt: now)
+            let inserted = try await replies.insertReply(record)
+            #expect(inserted)
+            let again = try await replies.insertReply(record)
+            #expect(again == false, "one record per intake and template")
+            var stored = try #require(try await replies.reply(id: record.id))
+            #expect(stored.recipient == "ada@customer.example")
+            #expect(stored.state == .deferred)
+
+            // Compare-and-set: only from the expected states.
+            #expect(try await replies.updateReply(id: record.id, from: [.sent], ReplyTransition(to: .failed)) == nil)
+            stored = try #require(try await replies.updateReply(id: record.id, from: [.deferred], ReplyTransition(to: .sending, countsAttempt: true)))
+            #expect(stored.state == .sending)
+            #expect(stored.attempts == 1)
+            #expect(try await replies.updateReply(id: record.id, from: [.deferred], ReplyTransition(to: .sending, countsAttempt: true)) == nil)
+            h.clock.advance(by: 5)
+            stored = try #require(try await replies.updateReply(id: record.id, from: [.sending], ReplyTransition(to: .sent, serverReply: "250 2.0.0 OK")))
+            #expect(stored.state == .sent)
+            #expect(stored.serverReply == "250 2.0.0 OK")
+            #expect(stored.sentAt == h.clock.now())
+            #expect(stored.attempts == 1)
+
+            // The rate limit counts sent / sending / unconfirmed replies per recipient since a time.
+            #expect(try await replies.countReplies(recipient: "ADA@customer.example", since: now) == 1)
+            #expect(try await replies.countReplies(recipient: "ada@customer.example", since: now.addingTimeInterval(1)) == 0)
+            let other = try await Sample.record("mail-2", in: h)
+            var suppressed = record
+            suppressed.id = ReplyRecord.key(intakeID: other.id, template: "ack")
+            suppressed.intakeID = other.id
+            suppressed.messageID = "re-2@acme.example"
+            suppressed.state = .suppressed
+            suppressed.reason = "List-Id"
+            let insertedSuppressed = try await replies.insertReply(suppressed)
+            #expect(insertedSuppressed)
+            #expect(try await replies.countReplies(recipient: "ada@customer.example", since: now) == 1)
+            #expect(try await replies.replies(intakeID: other.id).map(\.reason) == ["List-Id"])
+        }
+    }
+
     // MARK: - Intakes
 
     func intakeCreateAndDuplicate() async throws {
