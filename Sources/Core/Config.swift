@@ -215,6 +215,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var ai: AIConfig?
     /// Limits for every message parsed (`mail` section).
     public var mail = MailConfig()
+    /// `admin.allow_plaintext`: the explicit opt-out that lets a non-loopback admin listener run
+    /// without TLS (behind a TLS-terminating proxy or on a private network).
+    public var adminAllowPlaintext = false
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,

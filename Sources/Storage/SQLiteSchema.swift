@@ -22,8 +22,43 @@ enum SQLiteSchema {
         migrator.registerMigration("v4-mailboxes") { db in
             try db.execute(sql: v4)
         }
+        migrator.registerMigration("v7-admin") { db in
+            try db.execute(sql: v7Admin)
+        }
         return migrator
     }
+
+    /// Admin API tokens (only the SHA-256 of each secret), the audit log and paused sources.
+    private static let v7Admin = """
+        CREATE TABLE admin_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            organization TEXT,
+            sha256 TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL
+        );
+
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            actor TEXT NOT NULL,
+            address TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            organization TEXT,
+            detail TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX audit_log_organization ON audit_log (organization, seq);
+
+        CREATE TABLE source_pauses (
+            source TEXT PRIMARY KEY NOT NULL,
+            paused_at REAL NOT NULL
+        );
+        """
 
     /// One poller per IMAP folder across processes, and the second dedupe lookup for mail:
     /// Message-ID + content hash, recorded in the intake's metadata in the intake's own row.
