@@ -795,8 +795,8 @@ extension StoreContract {
 
             try await h.store.syncPipelines(Sample.pipelines)
             let item = try await Sample.makeItem("u1", in: h)
-            let updated = try await store.updateItem(id: item.id, stage: "won", assignee: "ana", actor: "tok_1", audit: nil)
-            #expect(updated.stage == "won" && updated.assignee == "ana")
+            let updated = try await store.updateItem(id: item.id, stage: "won", assignee: "zoe", actor: "tok_1", audit: nil)
+            #expect(updated.stage == "won" && updated.assignee == "zoe")
             let unassigned = try await store.updateItem(id: item.id, stage: nil, assignee: "", actor: "tok_1", audit: nil)
             #expect(unassigned.assignee == nil && unassigned.stage == "won")
             #expect(try await h.store.activity(itemID: item.id).map(\.action) == ["item.created", "item.moved", "item.assigned", "item.assigned"])
