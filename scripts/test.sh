@@ -49,5 +49,19 @@ else
     echo "skipping the rules schema check: python3 jsonschema is not installed and could not be installed"
 fi
 
+echo "==> validating openapi.yaml (openapi-spec-validator from PyPI)"
+pytools="$root/.build/pytools"
+if ! PYTHONPATH="$pytools" python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" openapi-spec-validator || true
+fi
+if PYTHONPATH="$pytools" python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+    PYTHONPATH="$pytools" python3 -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename("openapi.yaml")[0]); print("openapi.yaml: valid OpenAPI 3.1")'
+elif [[ "${CI:-}" == "true" ]]; then
+    echo "error: openapi-spec-validator could not be installed from PyPI" >&2
+    exit 1
+else
+    echo "skipping the OpenAPI check: openapi-spec-validator is not installed and could not be installed"
+fi
+
 echo "==> running the tests"
 swift test --skip-build

@@ -224,6 +224,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var smtpAccounts: [SMTPAccountConfig] = []
 
     public func smtpAccount(_ id: String) -> SMTPAccountConfig? { smtpAccounts.first { $0.id == id } }
+    /// `admin.allow_plaintext`: the explicit opt-out that lets a non-loopback admin listener run
+    /// without TLS (behind a TLS-terminating proxy or on a private network).
+    public var adminAllowPlaintext = false
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,

@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents", "smtp_accounts"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents", "smtp_accounts", "admin"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -97,9 +97,10 @@ public struct ConfigParser {
         let listen = optionalObject(top, "listen", at: "", keys: ["webhooks", "admin"])
         let webhooks = address(listen, "webhooks", at: "listen", default: ListenAddress(host: "127.0.0.1", port: 8080))
         let admin = address(listen, "admin", at: "listen", default: ListenAddress(host: "127.0.0.1", port: 9090))
-        if let admin, !admin.isLoopback {
-            issue("listen.admin", "expected a loopback address (127.0.0.1, ::1 or localhost): the admin port has no authentication yet, got \(admin)")
-        }
+        // A non-loopback admin bind is checked at start-up (`AdminListenerPolicy`): it needs tokens
+        // in the store, which the parser cannot see.
+        let adminSection = optionalObject(top, "admin", at: "", keys: ["allow_plaintext"])
+        let adminPlaintext = bool(adminSection, "allow_plaintext", at: "admin", default: false)
 
         let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter", "retain_done_jobs_hours"])
         let defaults = WorkerConfig()
@@ -184,6 +185,7 @@ public struct ConfigParser {
                 issue(path, "expected the id of an smtp_accounts[] entry, got \(account.displayText)")
             }
         }
+        config.adminAllowPlaintext = adminPlaintext
         return config
     }
 

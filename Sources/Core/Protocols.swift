@@ -148,8 +148,11 @@ public struct ItemFilter: Sendable, Equatable {
     public var limit: Int
     /// Items created strictly before this id (ids sort by time), for paging.
     public var before: String?
+    /// Case-insensitive substring of the title or description.
+    public var text: String?
 
-    public init(organization: String? = nil, pipeline: String? = nil, stage: String? = nil, assignee: String? = nil, limit: Int = 100, before: String? = nil) {
+    public init(organization: String? = nil, pipeline: String? = nil, stage: String? = nil, assignee: String? = nil, limit: Int = 100, before: String? = nil, text: String? = nil) {
+        self.text = text
         self.organization = organization
         self.pipeline = pipeline
         self.stage = stage

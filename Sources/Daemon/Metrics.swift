@@ -139,6 +139,18 @@ final class DaemonMetrics: Sendable {
         registry.makeCounter(name: "astralisd_config_reloads_total", labels: [("result", success ? "applied" : "rejected")], help: "SIGHUP reloads by result").increment()
     }
 
+    // MARK: Admin API
+
+    /// One answered `/v1` request, by route template (never the concrete id) and status code.
+    func adminRequest(route: String, status: Int) {
+        registry.makeCounter(name: "astralisd_admin_requests_total", labels: [("route", route), ("status", String(status))], help: "Admin API requests by route template and status").increment()
+    }
+
+    /// A refused admin API authentication: `missing`, `invalid` (malformed, unknown, revoked or expired: one answer) or `rate_limited`.
+    func adminAuthFailure(reason: String) {
+        registry.makeCounter(name: "astralisd_admin_auth_failures_total", labels: [("reason", reason)], help: "Admin API requests refused before authorization, by reason").increment()
+    }
+
     func emit() -> [UInt8] {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)

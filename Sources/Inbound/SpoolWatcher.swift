@@ -35,12 +35,15 @@ public struct SpoolWatcher: Service {
     private let parser: @Sendable () -> MessageParser
     private let observer: SpoolObserver
     private let logger: Logger
+    /// Operator pauses: a paused source's folder is not read (files wait in it).
+    private let pauses: SourcePauses
 
     /// Files being taken, named `<token>-<original name>`.
     public var processingDir: String { settings.path + "/.processing" }
 
     /// - Parameter parser: the parser with the `mail` limits in force (called per file, so reloads apply).
-    public init(source: String, organization: String, settings: SpoolConfig, committer: IntakeCommitter, parser: @escaping @Sendable () -> MessageParser, observer: SpoolObserver = SpoolObserver(), logger: Logger) {
+    public init(source: String, organization: String, settings: SpoolConfig, committer: IntakeCommitter, parser: @escaping @Sendable () -> MessageParser, observer: SpoolObserver = SpoolObserver(), logger: Logger, pauses: SourcePauses = SourcePauses()) {
+        self.pauses = pauses
         self.source = source
         self.organization = organization
         self.settings = settings
@@ -86,6 +89,7 @@ public struct SpoolWatcher: Service {
     /// One look at the folder: takes every ready file in name order. Returns how many were taken.
     @discardableResult
     public func pass() async -> Int {
+        guard !pauses.isPaused(source) else { return 0 }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: settings.path)

@@ -25,6 +25,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v5-replies") { db in
             try db.execute(sql: v5Replies)
         }
+        migrator.registerMigration("v7-admin") { db in
+            try db.execute(sql: v7Admin)
+        }
         migrator.registerMigration("v8-documents") { db in
             try db.execute(sql: v8Documents)
         }
@@ -46,6 +49,38 @@ enum SQLiteSchema {
         ALTER TABLE documents ADD COLUMN fields TEXT;
         ALTER TABLE documents ADD COLUMN extraction TEXT;
         ALTER TABLE documents ADD COLUMN extracted_at REAL;
+        """
+
+    /// Admin API tokens (only the SHA-256 of each secret), the audit log and paused sources.
+    private static let v7Admin = """
+        CREATE TABLE admin_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            organization TEXT,
+            sha256 TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL
+        );
+
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            actor TEXT NOT NULL,
+            address TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            organization TEXT,
+            detail TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX audit_log_organization ON audit_log (organization, seq);
+
+        CREATE TABLE source_pauses (
+            source TEXT PRIMARY KEY NOT NULL,
+            paused_at REAL NOT NULL
+        );
         """
 
     /// One poller per IMAP folder across processes, and the second dedupe lookup for mail:

@@ -12,6 +12,7 @@ struct SpoolFixture {
     let store: SQLiteStore
     let blobs: TieredBlobStore
     let watcher: SpoolWatcher
+    let pauses = SourcePauses()
     var spool: String { watcher.settings.path }
 
     init(maxMessageBytes: Int = 1 << 20) throws {
@@ -22,7 +23,7 @@ struct SpoolFixture {
         blobs = TieredBlobStore(small: SQLiteBlobStore(store: store), large: try FileBlobStore(root: directory.appendingPathComponent("blobs").path))
         let committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: 16, logger: logger)
         let settings = SpoolConfig(path: directory.appendingPathComponent("spool").path, pollInterval: 0.05, maxMessageBytes: maxMessageBytes)
-        watcher = SpoolWatcher(source: "drop", organization: "demo", settings: settings, committer: committer, parser: { MessageParser() }, logger: logger)
+        watcher = SpoolWatcher(source: "drop", organization: "demo", settings: settings, committer: committer, parser: { MessageParser() }, logger: logger, pauses: pauses)
         try watcher.prepare()
     }
 
@@ -43,6 +44,20 @@ struct SpoolFixture {
 
 @Suite("Spool folder")
 struct SpoolWatcherTests {
+    @Test("a paused spool source leaves its files in the folder until resumed")
+    func pausedSourceWaits() async throws {
+        let fixture = try SpoolFixture()
+        defer { fixture.cleanup() }
+        try fixture.drop("invoice.eml")
+        fixture.pauses.set("drop", paused: true)
+        #expect(await fixture.watcher.pass() == 0)
+        #expect(fixture.list(fixture.spool).contains("invoice.eml"))
+        #expect(try await fixture.intakeCount() == 0)
+        fixture.pauses.set("drop", paused: false)
+        #expect(await fixture.watcher.pass() == 1)
+        #expect(try await fixture.intakeCount() == 1)
+    }
+
     @Test("a dropped .eml becomes one spool intake with its documents and moves to done as <intake id>-<name>")
     func takesFile() async throws {
         let fixture = try SpoolFixture()

@@ -59,6 +59,8 @@ struct SQLiteStoreContractTests {
     @Test func staleOwnerCannotClobberTheNewLease() async throws { try await contract.staleOwnerCannotClobberTheNewLease() }
     @Test func statsCountByKindAndState() async throws { try await contract.statsCountByKindAndState() }
     @Test func enqueueIsIdempotentPerJobID() async throws { try await contract.enqueueIsIdempotentPerJobID() }
+    @Test func adminTokensAndAudit() async throws { try await contract.adminTokensAndAudit() }
+    @Test func adminPausesItemsAndDeadJobs() async throws { try await contract.adminPausesItemsAndDeadJobs() }
 }
 
 /// What only the SQLite backend has: file settings, jitter injection, source state, schema versions.

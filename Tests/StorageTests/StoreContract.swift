@@ -838,6 +838,82 @@ struct StoreContract: Sendable {
 
 // MARK: - Sample data
 
+// MARK: - Admin store (v7-admin): tokens, audit, pauses, item updates, dead-job discard
+
+extension StoreContract {
+    private func admin(_ h: StoreHarness) throws -> any AdminStore {
+        try #require(h.store as? any AdminStore, "the backend must implement AdminStore")
+    }
+
+    func adminTokensAndAudit() async throws {
+        try await run { h in
+            let store = try admin(h)
+            let now = h.clock.now()
+            let token = AdminToken(id: "tok_1", name: "ops", role: .operator, organization: "acme", sha256: String(repeating: "a", count: 64), createdAt: now, expiresAt: now.addingTimeInterval(60))
+            let audit = AuditEntry(id: "aud_1", actor: "cli", address: "local", action: "token.created", target: "tok_1", organization: "acme", detail: .object(["role": .string("operator")]), at: now)
+            try await store.createToken(token, audit: audit)
+            #expect(try await store.token(sha256: token.sha256) == token)
+            #expect(try await store.token(sha256: String(repeating: "b", count: 64)) == nil)
+            #expect(try await store.tokens() == [token])
+            #expect(try await store.revokeToken(id: "tok_1", at: now.addingTimeInterval(5), audit: nil))
+            #expect(try await store.revokeToken(id: "tok_1", at: now.addingTimeInterval(9), audit: nil))
+            #expect(try await store.token(sha256: token.sha256)?.revokedAt == now.addingTimeInterval(5))
+            #expect(try await store.revokeToken(id: "tok_missing", at: now, audit: nil) == false)
+            await expectStoreError(.conflict) { try await store.createToken(token, audit: nil) }
+
+            try await store.appendAudit(AuditEntry(id: "aud_2", actor: "tok_1", address: "127.0.0.1", action: "x", target: "y", organization: "globex", detail: .object([:]), at: now))
+            try await store.appendAudit(AuditEntry(id: "aud_3", actor: "tok_1", address: "127.0.0.1", action: "z", target: "y", organization: nil, detail: .object([:]), at: now))
+            #expect(try await store.audit(organization: nil, limit: 10, before: nil).map(\.id) == ["aud_3", "aud_2", "aud_1"])
+            #expect(try await store.audit(organization: "acme", limit: 10, before: nil).map(\.id) == ["aud_1"])
+            #expect(try await store.audit(organization: nil, limit: 1, before: "aud_3").map(\.id) == ["aud_2"])
+            #expect(try await store.audit(organization: nil, limit: 10, before: nil).first?.detail == .object([:]))
+        }
+    }
+
+    func adminPausesItemsAndDeadJobs() async throws {
+        try await run { h in
+            let store = try admin(h)
+            try await store.setSourcePaused("form", paused: true, audit: nil)
+            try await store.setSourcePaused("form", paused: true, audit: nil)
+            #expect(try await store.pausedSources() == ["form"])
+            try await store.setSourcePaused("form", paused: false, audit: nil)
+            #expect(try await store.pausedSources().isEmpty)
+
+            try await h.store.syncPipelines(Sample.pipelines)
+            let item = try await Sample.makeItem("u1", in: h)
+            let updated = try await store.updateItem(id: item.id, stage: "won", assignee: "zoe", actor: "tok_1", audit: nil)
+            #expect(updated.stage == "won" && updated.assignee == "zoe")
+            let unassigned = try await store.updateItem(id: item.id, stage: nil, assignee: "", actor: "tok_1", audit: nil)
+            #expect(unassigned.assignee == nil && unassigned.stage == "won")
+            #expect(try await h.store.activity(itemID: item.id).map(\.action) == ["item.created", "item.moved", "item.assigned", "item.assigned"])
+            await expectStoreError(.invalid) { try await store.updateItem(id: item.id, stage: "open", assignee: nil, actor: "x", audit: nil) }
+            await expectStoreError(.notFound) { try await store.updateItem(id: "it_missing", stage: "won", assignee: nil, actor: "x", audit: nil) }
+            #expect(try await h.store.items(ItemFilter(text: "NO TITLE")).isEmpty)
+            #expect(try await h.store.items(ItemFilter(text: item.title.uppercased())).map(\.id) == [item.id])
+
+            try await h.store.enqueue([NewJob(id: "job_dead", kind: "test", payload: .object(["intake": .string(item.intakeID)]), maxAttempts: 1)])
+            await expectStoreError(.conflict) { try await store.discardJob(id: "job_dead", audit: nil) }
+            for job in try await h.store.lease(owner: "w", limit: 10, leaseDuration: 30) where job.id == "job_dead" {
+                try await h.store.fail(jobID: job.id, owner: "w", error: "boom", permanent: true)
+            }
+            #expect(try await store.jobOrganization(id: "job_dead") == "acme")
+            #expect(try await store.deadJobs(organization: "acme", limit: 10).map(\.id) == ["job_dead"])
+            #expect(try await store.deadJobs(organization: "globex", limit: 10).isEmpty)
+            #expect(try await store.jobCounts(organization: "acme")["test"]?["dead"] == 1)
+            #expect(try await store.jobCounts(organization: "globex")["test"] == nil)
+            try await store.retryJob(id: "job_dead", audit: nil)
+            #expect(try await h.store.job(id: "job_dead")?.state == .ready)
+            for job in try await h.store.lease(owner: "w", limit: 10, leaseDuration: 30) where job.id == "job_dead" {
+                try await h.store.fail(jobID: job.id, owner: "w", error: "boom", permanent: true)
+            }
+            try await store.discardJob(id: "job_dead", audit: AuditEntry(actor: "tok_1", address: "127.0.0.1", action: "job.discarded", target: "job_dead", organization: "acme", detail: .object([:]), at: h.clock.now()))
+            #expect(try await h.store.job(id: "job_dead") == nil)
+            #expect(try await store.audit(organization: "acme", limit: 10, before: nil).map(\.action) == ["job.discarded"])
+            await expectStoreError(.notFound) { try await store.discardJob(id: "job_dead", audit: nil) }
+        }
+    }
+}
+
 enum Sample {
     static let pipelines = [
         Pipeline(

@@ -39,14 +39,17 @@ public struct MailboxPoller: Service {
     let backoff: RetryPolicy
     let leaseDuration: TimeInterval
     let parser: MessageParser
+    /// Operator pauses: a paused source fetches nothing at its syncs (the connection stays up).
+    let pauses: SourcePauses
 
     public init(
         source: SourceConfig, settings: IMAPSourceSettings, folder: String, store: any MailboxStore, committer: IntakeCommitter,
         health: MailboxHealth, observer: MailboxObserver = MailboxObserver(), owner: String,
         secret: @escaping @Sendable () throws -> String, logger: Logger,
         backoff: RetryPolicy = RetryPolicy(baseDelay: 1, maxDelay: 300, maxAttempts: .max, jitter: 0.5),
-        leaseDuration: TimeInterval = 60, parser: MessageParser = MessageParser()
+        leaseDuration: TimeInterval = 60, parser: MessageParser = MessageParser(), pauses: SourcePauses = SourcePauses()
     ) {
+        self.pauses = pauses
         self.source = source
         self.settings = settings
         self.folder = folder
@@ -187,6 +190,11 @@ public struct MailboxPoller: Service {
 
     /// One pass: SELECT, then every message above the stored high-water UID, oldest first.
     private func sync(_ client: IMAPClient, lease: inout Date) async throws {
+        if pauses.isPaused(source.id) {
+            // Counted as a sync so a deliberate pause does not fail readiness.
+            health.update(source: source.id, folder: folder) { $0.state = "paused"; $0.lastSync = Date() }
+            return
+        }
         let selected = try await client.select(folder)
         var progress = try await loadProgress()
         if let known = progress, known.uidValidity != selected.uidValidity {
