@@ -59,11 +59,23 @@ let package = Package(
         // libetpan (IMAP) with GnuTLS for certificate checks. Linked through the module map: the
         // Debian libetpan.pc carries build-only flags (-specs=...no-pie-link.specs) swiftc rejects.
         .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
+        // poppler-glib (PDF text layer and page rendering) with cairo (rasterising pages for OCR, thumbnails).
+        .systemLibrary(
+            name: "CPoppler",
+            pkgConfig: "poppler-glib",
+            providers: [.apt(["libpoppler-glib-dev", "libcairo2-dev"])]
+        ),
+        // Tesseract OCR (C API) and Leptonica (image decoding, deskew, scaling, PNG).
+        .systemLibrary(
+            name: "CTesseract",
+            pkgConfig: "tesseract",
+            providers: [.apt(["libtesseract-dev", "libleptonica-dev"])]
+        ),
         // Webhook ingress (signatures, limits, idempotency, body decoding), IMAP mailboxes; later documents.
         .target(
             name: "Inbound",
             dependencies: [
-                "Core", "Mail", "CEtpan",
+                "Core", "Mail", "CEtpan", "CPoppler", "CTesseract",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,13 +98,20 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // Carrying out decisions: pipeline items (titles from Mustache templates).
+        // libcurl (SMTP client for replies); shim.h wraps the variadic curl_easy_setopt/getinfo.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-gnutls-dev"])]
+        ),
+        // Carrying out decisions: pipeline items (titles from Mustache templates), SMTP replies.
         .target(
             name: "Actions",
             dependencies: [
-                "Core",
+                "Core", "CCurl",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The `astralisd` executable: CLI, config loading, service wiring, workers, admin HTTP.
@@ -102,6 +121,7 @@ let package = Package(
                 "Core", "Mail", "Storage", "Inbound", "Rules", "Actions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -138,7 +158,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["DocumentCorpus"]
         ),
         .testTarget(
             name: "RulesTests",
@@ -151,7 +172,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage"]),
+        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage", "Mail"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

@@ -27,4 +27,7 @@ ensure_swift() {
 }
 
 # Debian packages the daemon builds and runs against.
-BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg-config curl ca-certificates)
+BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg-config curl ca-certificates libcurl4-gnutls-dev)
+# Documents (docs/documents.md): poppler-glib + cairo (PDF text, rendering), Tesseract + Leptonica
+# (OCR, image decoding), English and orientation data for Tesseract, zlib (Flate bomb check).
+BUILD_PACKAGES+=(libpoppler-glib-dev libcairo2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-osd zlib1g-dev)

@@ -9,8 +9,8 @@ cd "$root"
 source scripts/lib.sh
 
 # systemd provides systemd-analyze for the unit's hardening score; Dovecot and OpenSSL (for its
-# test certificate) serve the IMAP tests.
-ensure_packages "${BUILD_PACKAGES[@]}" systemd dovecot-core dovecot-imapd openssl python3
+# test certificate) serve the IMAP tests; python3 + pip run aiosmtpd, the SMTP server of the reply tests.
+ensure_packages "${BUILD_PACKAGES[@]}" systemd dovecot-core dovecot-imapd openssl python3 python3-pip
 ensure_swift
 
 echo "==> starting Dovecot for the IMAP tests"
@@ -19,6 +19,13 @@ trap 'bash "$root/scripts/dovecot.sh" stop "$dovecot_dir"; rm -rf "$dovecot_dir"
 bash scripts/dovecot.sh start "$dovecot_dir"
 # shellcheck disable=SC1091
 source "$dovecot_dir/env"
+
+echo "==> starting the SMTP server for the reply tests (aiosmtpd from PyPI)"
+smtp_dir="$(mktemp -d "${TMPDIR:-/tmp}/astralisd-smtp.XXXXXX")"
+trap 'bash "$root/scripts/dovecot.sh" stop "$dovecot_dir"; rm -rf "$dovecot_dir"; bash "$root/scripts/smtp.sh" stop "$smtp_dir"; rm -rf "$smtp_dir"' EXIT
+bash scripts/smtp.sh start "$smtp_dir"
+# shellcheck disable=SC1091
+source "$smtp_dir/env"
 
 echo "==> building"
 swift build --product astralisd
@@ -40,6 +47,20 @@ elif [[ "${CI:-}" == "true" ]]; then
     exit 1
 else
     echo "skipping the rules schema check: python3 jsonschema is not installed and could not be installed"
+fi
+
+echo "==> validating openapi.yaml (openapi-spec-validator from PyPI)"
+pytools="$root/.build/pytools"
+if ! PYTHONPATH="$pytools" python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" openapi-spec-validator || true
+fi
+if PYTHONPATH="$pytools" python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+    PYTHONPATH="$pytools" python3 -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename("openapi.yaml")[0]); print("openapi.yaml: valid OpenAPI 3.1")'
+elif [[ "${CI:-}" == "true" ]]; then
+    echo "error: openapi-spec-validator could not be installed from PyPI" >&2
+    exit 1
+else
+    echo "skipping the OpenAPI check: openapi-spec-validator is not installed and could not be installed"
 fi
 
 echo "==> running the tests"

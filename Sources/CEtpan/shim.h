@@ -205,6 +205,50 @@ static inline int cetpan_fetch_bodies(mailimap *session, const uint32_t *uids, s
     return MAILIMAP_NO_ERROR;
 }
 
+/// UID FETCH uid BODY.PEEK[]<offset.length>: one piece of a message without setting \Seen.
+/// *found is 0 when the message is gone; *body (malloc'd, freed by the caller) holds up to
+/// `length` bytes — fewer at the end of the message, none past it.
+static inline int cetpan_fetch_partial(mailimap *session, uint32_t uid, uint32_t offset, uint32_t length,
+                                       char **body, size_t *body_length, int *found) {
+    *body = NULL; *body_length = 0; *found = 0;
+    struct mailimap_set *set = mailimap_set_new_single(uid);
+    if (set == NULL) return MAILIMAP_ERROR_MEMORY;
+    struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(type, mailimap_fetch_att_new_uid());
+    mailimap_fetch_type_new_fetch_att_list_add(type,
+        mailimap_fetch_att_new_body_peek_section_partial(mailimap_section_new(NULL), offset, length));
+    clist *result = NULL;
+    int r = mailimap_uid_fetch(session, set, type, &result);
+    mailimap_fetch_type_free(type);
+    mailimap_set_free(set);
+    if (r != MAILIMAP_NO_ERROR) return r;
+    for (clistiter *it = clist_begin(result); it != NULL; it = clist_next(it)) {
+        struct mailimap_msg_att *att = clist_content(it);
+        uint32_t seen_uid = 0;
+        struct mailimap_msg_att_body_section *section = NULL;
+        for (clistiter *i = clist_begin(att->att_list); i != NULL; i = clist_next(i)) {
+            struct mailimap_msg_att_item *item = clist_content(i);
+            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || item->att_data.att_static == NULL) continue;
+            struct mailimap_msg_att_static *s = item->att_data.att_static;
+            if (s->att_type == MAILIMAP_MSG_ATT_UID) seen_uid = s->att_data.att_uid;
+            else if (s->att_type == MAILIMAP_MSG_ATT_BODY_SECTION) section = s->att_data.att_body_section;
+        }
+        if (seen_uid != uid) continue;
+        // Past the end a server may answer "" or NIL: found, no bytes.
+        size_t n = (section != NULL && section->sec_body_part != NULL) ? section->sec_length : 0;
+        if (n > length) n = length;
+        char *copy = malloc(n ? n : 1);
+        if (copy == NULL) { mailimap_fetch_list_free(result); return MAILIMAP_ERROR_MEMORY; }
+        if (n) memcpy(copy, section->sec_body_part, n);
+        *body = copy;
+        *body_length = n;
+        *found = 1;
+        break;
+    }
+    mailimap_fetch_list_free(result);
+    return MAILIMAP_NO_ERROR;
+}
+
 static inline struct mailimap_flag *cetpan_flag(const char *name) {
     if (strcasecmp(name, "\\Seen") == 0) return mailimap_flag_new_seen();
     if (strcasecmp(name, "\\Deleted") == 0) return mailimap_flag_new_deleted();

@@ -25,6 +25,12 @@ static inline InternetAddressList *cgmime_group_members(InternetAddress *address
     return internet_address_group_get_members(INTERNET_ADDRESS_GROUP(address));
 }
 
+// Building messages (replies): upcasts from the concrete part types to GMimeObject / GMimePart.
+static inline GMimeObject *cgmime_text_part_as_object(GMimeTextPart *part) { return GMIME_OBJECT(part); }
+static inline GMimePart *cgmime_text_part_as_part(GMimeTextPart *part) { return GMIME_PART(part); }
+static inline GMimeObject *cgmime_part_as_object(GMimePart *part) { return GMIME_OBJECT(part); }
+static inline GMimeObject *cgmime_multipart_as_object(GMimeMultipart *multipart) { return GMIME_OBJECT(multipart); }
+
 /// Drops one reference of any GObject (message, stream, parser, address list...).
 static inline void cgmime_unref(gpointer object) { g_object_unref(object); }
 
@@ -34,6 +40,29 @@ static inline GMimeStream *cgmime_stream_mem_new_copy(const void *bytes, size_t 
 }
 static inline GByteArray *cgmime_stream_mem_bytes(GMimeStream *stream) {
     return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream));
+}
+
+/// A stream reading `encoded` with its transfer encoding (base64, quoted-printable, uuencode)
+/// removed, as g_mime_data_wrapper_write_to_stream does; other encodings read as they are.
+/// Returns a new reference (or NULL).
+static inline GMimeStream *cgmime_decoding_stream(GMimeStream *encoded, GMimeContentEncoding encoding) {
+    GMimeStream *filtered = g_mime_stream_filter_new(encoded);
+    if (filtered == NULL) return NULL;
+    switch (encoding) {
+    case GMIME_CONTENT_ENCODING_BASE64:
+    case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+    case GMIME_CONTENT_ENCODING_UUENCODE: {
+        GMimeFilter *filter = g_mime_filter_basic_new(encoding, FALSE);
+        if (filter != NULL) {
+            g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+            g_object_unref(filter);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return filtered;
 }
 
 /// iconv_open's failure value is `(iconv_t) -1`, which Swift cannot spell.

@@ -141,6 +141,9 @@ public struct OrganizationConfig: Sendable, Equatable {
     public var sources: [SourceConfig]
     public var defaultRoute: Route
     public var outboundWebhooks: [OutboundWebhook]
+    /// The `smtp_accounts[]` id automatic replies of this organization go out through; nil: rules
+    /// may not ask for replies.
+    public var replyAccount: String?
 
     public init(id: String, name: String, pipelines: [Pipeline], sources: [SourceConfig], defaultRoute: Route, outboundWebhooks: [OutboundWebhook] = []) {
         self.id = id
@@ -215,6 +218,15 @@ public struct DaemonConfig: Sendable, Equatable {
     public var ai: AIConfig?
     /// Limits for every message parsed (`mail` section).
     public var mail = MailConfig()
+    /// Document extraction limits and OCR settings (`documents` section).
+    public var documents = DocumentsConfig()
+    /// Outgoing mail accounts (`smtp_accounts`); organizations name theirs in `reply_account`.
+    public var smtpAccounts: [SMTPAccountConfig] = []
+
+    public func smtpAccount(_ id: String) -> SMTPAccountConfig? { smtpAccounts.first { $0.id == id } }
+    /// `admin.allow_plaintext`: the explicit opt-out that lets a non-loopback admin listener run
+    /// without TLS (behind a TLS-terminating proxy or on a private network).
+    public var adminAllowPlaintext = false
 
     public init(
         stateDir: String, webhookListen: ListenAddress, adminListen: ListenAddress, workers: WorkerConfig,
@@ -250,6 +262,7 @@ public struct DaemonConfig: Sendable, Equatable {
         if workers.concurrency != other.workers.concurrency { keys.append("workers.concurrency") }
         if intakeBatchSize != other.intakeBatchSize { keys.append("intake.batch_size") }
         if shutdownGrace != other.shutdownGrace { keys.append("shutdown.grace_seconds") }
+        if documents.concurrency != other.documents.concurrency { keys.append("documents.concurrency") }
         // Mailbox pollers are started once with their account settings.
         let imap = sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }
         let otherIMAP = other.sources.filter { $0.kind == .imap }.map { [$0.id: $0.imap] }

@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents", "smtp_accounts", "admin"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -97,9 +97,10 @@ public struct ConfigParser {
         let listen = optionalObject(top, "listen", at: "", keys: ["webhooks", "admin"])
         let webhooks = address(listen, "webhooks", at: "listen", default: ListenAddress(host: "127.0.0.1", port: 8080))
         let admin = address(listen, "admin", at: "listen", default: ListenAddress(host: "127.0.0.1", port: 9090))
-        if let admin, !admin.isLoopback {
-            issue("listen.admin", "expected a loopback address (127.0.0.1, ::1 or localhost): the admin port has no authentication yet, got \(admin)")
-        }
+        // A non-loopback admin bind is checked at start-up (`AdminListenerPolicy`): it needs tokens
+        // in the store, which the parser cannot see.
+        let adminSection = optionalObject(top, "admin", at: "", keys: ["allow_plaintext"])
+        let adminPlaintext = bool(adminSection, "allow_plaintext", at: "admin", default: false)
 
         let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter", "retain_done_jobs_hours"])
         let defaults = WorkerConfig()
@@ -167,7 +168,68 @@ public struct ConfigParser {
             ai: ai
         )
         config.mail = mail
+        config.documents = readDocuments(top)
+        config.smtpAccounts = readSMTPAccounts(top)
+        let accountIDs = Set(config.smtpAccounts.map(\.id))
+        for (index, org) in organizationList.enumerated() {
+            guard let account = org["reply_account"] else { continue }
+            let path = "organizations[\(index)].reply_account"
+            if let id = account.stringValue {
+                if !accountIDs.contains(id) {
+                    issue(path, "unknown SMTP account \"\(id)\"; expected one of smtp_accounts[].id (\(accountIDs.sorted().joined(separator: ", ")))")
+                }
+                if let position = config.organizations.firstIndex(where: { $0.id == org["id"]?.stringValue }) {
+                    config.organizations[position].replyAccount = id
+                }
+            } else {
+                issue(path, "expected the id of an smtp_accounts[] entry, got \(account.displayText)")
+            }
+        }
+        config.adminAllowPlaintext = adminPlaintext
         return config
+    }
+
+    /// `documents`: pre-decode limits, the extraction child's limits, OCR settings (docs/documents.md).
+    private mutating func readDocuments(_ top: [String: JSONValue]) -> DocumentsConfig {
+        let path = "documents"
+        let d = optionalObject(top, "documents", at: "", keys: [
+            "max_file_bytes", "max_pages", "max_page_points", "max_image_pixels", "max_inflated_bytes",
+            "memory_limit_bytes", "cpu_seconds", "timeout_seconds", "concurrency", "ocr_threads",
+            "ocr_languages", "page_segmentation_mode", "dpi", "min_page_text_characters", "thumbnail_width",
+            "max_text_characters",
+        ])
+        let defaults = DocumentsConfig()
+        var languages = defaults.ocrLanguages
+        if let d, let list = optionalArray(d, "ocr_languages", at: path) {
+            languages = []
+            for (index, element) in list.enumerated() {
+                let valid = element.stringValue.map { !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } } ?? false
+                if let name = element.stringValue, valid {
+                    languages.append(name)
+                } else {
+                    issue("\(path).ocr_languages[\(index)]", "expected a tesseract language name such as \"eng\" or \"deu\", got \(element.kindName)")
+                }
+            }
+            if list.isEmpty { issue("\(path).ocr_languages", "expected at least one language") }
+        }
+        return DocumentsConfig(
+            maxFileBytes: integer(d, "max_file_bytes", at: path, range: 1...(1 << 32), default: defaults.maxFileBytes),
+            maxPages: integer(d, "max_pages", at: path, range: 1...100_000, default: defaults.maxPages),
+            maxPagePoints: number(d, "max_page_points", at: path, range: 1...1_000_000, default: defaults.maxPagePoints),
+            maxImagePixels: integer(d, "max_image_pixels", at: path, range: 1...(1 << 34), default: defaults.maxImagePixels),
+            maxInflatedBytes: integer(d, "max_inflated_bytes", at: path, range: 1024...(1 << 34), default: defaults.maxInflatedBytes),
+            memoryLimitBytes: integer(d, "memory_limit_bytes", at: path, range: (256 << 20)...(1 << 40), default: defaults.memoryLimitBytes),
+            cpuSeconds: integer(d, "cpu_seconds", at: path, range: 1...86_400, default: defaults.cpuSeconds),
+            timeoutSeconds: number(d, "timeout_seconds", at: path, range: 0.1...86_400, default: defaults.timeoutSeconds),
+            concurrency: integer(d, "concurrency", at: path, range: 1...256, default: defaults.concurrency),
+            ocrThreads: integer(d, "ocr_threads", at: path, range: 1...256, default: defaults.ocrThreads),
+            ocrLanguages: languages,
+            pageSegmentationMode: integer(d, "page_segmentation_mode", at: path, range: 0...13, default: defaults.pageSegmentationMode),
+            dpi: integer(d, "dpi", at: path, range: 50...1200, default: defaults.dpi),
+            minPageTextCharacters: integer(d, "min_page_text_characters", at: path, range: 0...100_000, default: defaults.minPageTextCharacters),
+            thumbnailWidth: integer(d, "thumbnail_width", at: path, range: 0...2048, default: defaults.thumbnailWidth),
+            maxTextCharacters: integer(d, "max_text_characters", at: path, range: 1...100_000_000, default: defaults.maxTextCharacters)
+        )
     }
 
     /// `mail`: limits for every parsed message; the defaults are `Mail.MailLimits.default`.
@@ -179,6 +241,82 @@ public struct ConfigParser {
             maxParts: integer(mail, "max_parts", at: "mail", range: 1...100_000, default: defaults.maxParts),
             maxDepth: integer(mail, "max_depth", at: "mail", range: 1...1000, default: defaults.maxDepth)
         )
+    }
+
+    /// `smtp_accounts`: outgoing mail accounts for automatic replies.
+    private mutating func readSMTPAccounts(_ top: [String: JSONValue]) -> [SMTPAccountConfig] {
+        guard let list = optionalArray(top, "smtp_accounts", at: "") else { return [] }
+        var accounts: [SMTPAccountConfig] = []
+        for (index, element) in list.enumerated() {
+            if let account = readSMTPAccount(element, at: "smtp_accounts[\(index)]") { accounts.append(account) }
+        }
+        checkUnique(Self.rawIDs(list), at: { "smtp_accounts[\($0)].id" }, what: "SMTP account id")
+        return accounts
+    }
+
+    private mutating func readSMTPAccount(_ value: JSONValue, at path: String) -> SMTPAccountConfig? {
+        let keys: Set<String> = [
+            "id", "host", "port", "tls", "ca_file", "allow_insecure", "username", "password", "auth", "from_address",
+            "from_name", "message_id_domain", "connect_timeout_seconds", "timeout_seconds", "connection_reuse",
+            "rate_limit",
+        ]
+        guard let object = object(value, at: path, keys: keys) else { return nil }
+        let id = identifier(object, "id", at: path) ?? ""
+        let host = string(object, "host", at: path) ?? ""
+        if object["host"] != nil && host.isEmpty { issue("\(path).host", "expected a host name or address, got an empty string") }
+        let tlsText = string(object, "tls", at: path, default: "starttls") ?? "starttls"
+        let tls = SMTPTLSMode(rawValue: tlsText)
+        if tls == nil { issue("\(path).tls", "expected one of implicit, starttls, none, got \"\(tlsText)\"") }
+        let port = integer(object, "port", at: path, range: 1...65535, default: tls == .implicit ? 465 : 587)
+        let caFile = string(object, "ca_file", at: path, default: nil)
+        let allowInsecure = bool(object, "allow_insecure", at: path, default: false)
+        if tls == SMTPTLSMode.none {
+            if !allowInsecure {
+                issue("\(path).tls", "\"none\" sends mail and passwords in clear text; expected implicit or starttls (or allow_insecure: true with a loopback host, for tests)")
+            } else if !host.isEmpty && !IMAPSourceSettings.isLoopback(host) {
+                issue("\(path).allow_insecure", "only allowed with a loopback host (127.0.0.1, ::1 or localhost), got \"\(host)\"")
+            }
+        }
+        let username = string(object, "username", at: path, default: nil)
+        let password = object["password"].flatMap { secretRef($0, at: "\(path).password") }
+        let authText = string(object, "auth", at: path, default: "plain") ?? "plain"
+        let auth = SMTPAuthMechanism(rawValue: authText)
+        if auth == nil { issue("\(path).auth", "expected one of plain, login, xoauth2, got \"\(authText)\"") }
+        if username != nil, object["password"] == nil {
+            issue("\(path).password", "missing; a username needs a password (or an OAuth token for auth xoauth2) as {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME} or {\"value\": SECRET}")
+        }
+        if username == nil, object["password"] != nil { issue("\(path).username", "missing; a password is only sent with a username") }
+        let from = string(object, "from_address", at: path) ?? ""
+        if object["from_address"]?.stringValue != nil, !Self.isAddrSpec(from) {
+            issue("\(path).from_address", "expected an address such as replies@example.com, got \"\(from)\"")
+        }
+        let fromName = string(object, "from_name", at: path, default: nil)
+        if let fromName, fromName.contains(where: { $0 == "\r" || $0 == "\n" }) { issue("\(path).from_name", "expected one line of text") }
+        let defaultDomain = from.split(separator: "@").last.map(String.init) ?? "localhost"
+        let domain = string(object, "message_id_domain", at: path, default: defaultDomain) ?? defaultDomain
+        if domain.isEmpty || !domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) {
+            issue("\(path).message_id_domain", "expected a domain name such as example.com, got \"\(domain)\"")
+        }
+        let connectTimeout = integer(object, "connect_timeout_seconds", at: path, range: 1...600, default: 10)
+        let timeout = integer(object, "timeout_seconds", at: path, range: 1...3600, default: 60)
+        let reuse = bool(object, "connection_reuse", at: path, default: true)
+        let limitObject = optionalObject(object, "rate_limit", at: path, keys: ["max_per_recipient", "period_seconds"])
+        let defaults = ReplyRateLimit()
+        let maxPerRecipient = integer(limitObject, "max_per_recipient", at: "\(path).rate_limit", range: 1...1_000_000, default: defaults.maxPerRecipient)
+        let period = integer(limitObject, "period_seconds", at: "\(path).rate_limit", range: 1...31_536_000, default: Int(defaults.period))
+        guard let tls, let auth else { return nil }
+        return SMTPAccountConfig(
+            id: id, host: host, port: port, tls: tls, caFile: caFile, allowInsecure: allowInsecure, username: username,
+            password: password, auth: auth, fromAddress: from, fromName: fromName, messageIDDomain: domain,
+            connectTimeout: TimeInterval(connectTimeout), timeout: TimeInterval(timeout), connectionReuse: reuse,
+            rateLimit: ReplyRateLimit(maxPerRecipient: maxPerRecipient, period: TimeInterval(period)))
+    }
+
+    /// `local@domain` with no spaces, brackets or line breaks: what may go into MAIL FROM and From.
+    static func isAddrSpec(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
+        return !text.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\0" })
     }
 
     private mutating func readAI(_ value: JSONValue, at path: String) -> AIConfig? {
@@ -197,7 +335,7 @@ public struct ConfigParser {
     }
 
     private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {
-        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route", "outbound_webhooks"]) else { return nil }
+        guard let org = object(value, at: path, keys: ["id", "name", "pipelines", "sources", "default_route", "outbound_webhooks", "reply_account"]) else { return nil }
         let id = identifier(org, "id", at: path) ?? ""
         let name = string(org, "name", at: path, default: id) ?? id
         var pipelines: [Pipeline] = []
@@ -314,7 +452,7 @@ public struct ConfigParser {
         let keys: Set<String> = [
             "id", "type", "route", "host", "port", "tls", "ca_file", "allow_insecure", "username", "password", "xoauth2_token",
             "folders", "poll_interval_seconds", "idle", "idle_restart_seconds", "processed", "max_message_bytes",
-            "unhealthy_after_seconds", "timeout_seconds",
+            "unhealthy_after_seconds", "timeout_seconds", "stream_threshold_bytes",
         ]
         guard let object = object(value, at: path, keys: keys) else { return nil }
         let id = identifier(object, "id", at: path) ?? ""
@@ -368,6 +506,7 @@ public struct ConfigParser {
         let maxBytes = integer(object, "max_message_bytes", at: path, range: 1024...(1 << 30), default: 25 << 20)
         let unhealthy = integer(object, "unhealthy_after_seconds", at: path, range: 10...604_800, default: 900)
         let timeout = integer(object, "timeout_seconds", at: path, range: 1...600, default: 30)
+        let streamThreshold = integer(object, "stream_threshold_bytes", at: path, range: 1024...(1 << 30), default: 4 << 20)
         let processed = object["processed"].map { readProcessed($0, folders: folders, at: "\(path).processed") } ?? .flag("\\Seen")
         let route = object["route"].flatMap { readRoute($0, pipelines: pipelines, at: "\(path).route") }
         guard let tls, let credential, let processed else { return nil }
@@ -375,7 +514,7 @@ public struct ConfigParser {
             host: host, port: port, tls: tls, caFile: caFile, allowInsecure: allowInsecure, username: username,
             credential: credential, folders: folders, pollInterval: TimeInterval(poll), idle: idle,
             idleRestart: TimeInterval(idleRestart), processed: processed, maxMessageBytes: maxBytes,
-            unhealthyAfter: TimeInterval(unhealthy), timeout: TimeInterval(timeout)
+            unhealthyAfter: TimeInterval(unhealthy), timeout: TimeInterval(timeout), streamThresholdBytes: streamThreshold
         )
         return SourceConfig(id: id, organization: organization, kind: .imap, auth: .none, maxBodyBytes: maxBytes, route: route, imap: settings)
     }

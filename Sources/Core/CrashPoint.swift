@@ -22,6 +22,14 @@ public enum CrashPoint {
     /// IMAP: the processed action was applied, the folder's progress not yet advanced.
     public static let afterIMAPAction = "after-imap-action"
 
+    /// Admin API: a replacement config or rules file is written and synced under its temporary
+    /// name, not yet renamed over the old one.
+    public static let afterConfigTempWrite = "after-config-temp-write"
+    /// Admin API: half of a replacement file is written (a torn temporary file).
+    public static let duringConfigTempWrite = "during-config-temp-write"
+    /// Admin API: the replacement is renamed into place, not yet reloaded or audited.
+    public static let afterConfigRename = "after-config-rename"
+
     public static func reached(_ name: String) {
         guard let armed, armed == name else { return }
         kill(getpid(), SIGKILL)

@@ -39,12 +39,16 @@ public struct ReplyRequest: Sendable, Codable, Equatable {
     public var bodyTemplate: String
     /// The rule that asked for it.
     public var rule: String
+    /// Optional HTML alternative (Mustache, HTML-escaped values). Absent in decisions stored
+    /// before it existed: they decode with nil.
+    public var htmlTemplate: String?
 
-    public init(template: String, subjectTemplate: String, bodyTemplate: String, rule: String) {
+    public init(template: String, subjectTemplate: String, bodyTemplate: String, rule: String, htmlTemplate: String? = nil) {
         self.template = template
         self.subjectTemplate = subjectTemplate
         self.bodyTemplate = bodyTemplate
         self.rule = rule
+        self.htmlTemplate = htmlTemplate
     }
 }
 

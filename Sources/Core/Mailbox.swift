@@ -53,13 +53,18 @@ public struct IMAPSourceSettings: Sendable, Equatable {
     public var unhealthyAfter: TimeInterval
     /// Timeout of every network operation (connect, TLS, each command).
     public var timeout: TimeInterval
+    /// Messages larger than this (by RFC822.SIZE) are fetched alone, in pieces, straight into the
+    /// blob store instead of whole into memory.
+    public var streamThresholdBytes: Int
 
     public init(
         host: String, port: Int, tls: IMAPTLSMode, caFile: String? = nil, allowInsecure: Bool = false,
         username: String, credential: IMAPCredential, folders: [String] = ["INBOX"], pollInterval: TimeInterval = 60,
         idle: Bool = true, idleRestart: TimeInterval = 25 * 60, processed: IMAPProcessedAction = .flag("\\Seen"),
-        maxMessageBytes: Int = 25 << 20, unhealthyAfter: TimeInterval = 900, timeout: TimeInterval = 30
+        maxMessageBytes: Int = 25 << 20, unhealthyAfter: TimeInterval = 900, timeout: TimeInterval = 30,
+        streamThresholdBytes: Int = 4 << 20
     ) {
+        self.streamThresholdBytes = streamThresholdBytes
         self.host = host
         self.port = port
         self.tls = tls

@@ -22,6 +22,62 @@ public protocol BlobStore: Sendable {
     func putMany(_ blobs: [Data]) async throws -> [BlobRef]
     func get(_ sha256: String) async throws -> Data
     func contains(_ sha256: String) async throws -> Bool
+    /// A writer for one blob whose bytes arrive in pieces (a large message fetched in chunks, an
+    /// attachment decoded as it is read), so they never need to be in memory at once.
+    func makeWriter() throws -> any BlobWriter
+    /// Where a stored blob can be read without loading it (the file tier), or nil when the store
+    /// keeps it elsewhere (read it with `get`).
+    func fileURL(for sha256: String) async throws -> URL?
+}
+
+/// One blob being written in pieces. `write` appends and `seal` ends the writing (both may block
+/// on disk I/O: call them from a thread that may block, not from an event loop); `finish` makes
+/// the bytes durable under their content address — computed while they were written — and
+/// returns it; `discard` drops a write that will not finish. A writer is used by one caller at a
+/// time and once.
+public protocol BlobWriter: AnyObject, Sendable {
+    /// Bytes appended so far.
+    var bytesWritten: Int { get }
+    func write(_ chunk: Data) throws
+    /// No more bytes: flushes them and releases what the writer holds open (a file descriptor),
+    /// so many sealed writers can wait for `finish`. `finish` seals when the caller did not.
+    func seal() throws
+    func finish() async throws -> BlobRef
+    func discard()
+}
+
+extension BlobStore {
+    /// Stores that cannot write in pieces collect the pieces and `put` them at the end.
+    public func makeWriter() throws -> any BlobWriter { CollectingBlobWriter(store: self) }
+    public func fileURL(for sha256: String) async throws -> URL? { nil }
+}
+
+/// The fallback writer: the pieces are joined in memory and stored with one `put`.
+final class CollectingBlobWriter: BlobWriter, @unchecked Sendable {
+    // @unchecked Sendable: a writer belongs to one caller at a time (BlobWriter's contract), so
+    // `buffer` is never touched concurrently.
+    private let store: any BlobStore
+    private var buffer = Data()
+
+    init(store: any BlobStore) {
+        self.store = store
+    }
+
+    var bytesWritten: Int { buffer.count }
+
+    func write(_ chunk: Data) throws {
+        buffer.append(chunk)
+    }
+
+    func seal() throws {}
+
+    func finish() async throws -> BlobRef {
+        try await store.put(buffer)
+    }
+
+    func discard() {
+        buffer = Data()
+    }
 }
 
 /// Raised by backends; `description` is safe to show an operator, never an HTTP client.
@@ -92,8 +148,11 @@ public struct ItemFilter: Sendable, Equatable {
     public var limit: Int
     /// Items created strictly before this id (ids sort by time), for paging.
     public var before: String?
+    /// Case-insensitive substring of the title or description.
+    public var text: String?
 
-    public init(organization: String? = nil, pipeline: String? = nil, stage: String? = nil, assignee: String? = nil, limit: Int = 100, before: String? = nil) {
+    public init(organization: String? = nil, pipeline: String? = nil, stage: String? = nil, assignee: String? = nil, limit: Int = 100, before: String? = nil, text: String? = nil) {
+        self.text = text
         self.organization = organization
         self.pipeline = pipeline
         self.stage = stage

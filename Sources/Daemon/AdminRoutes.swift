@@ -5,7 +5,8 @@ import Inbound
 import Logging
 import NIOCore
 
-/// The admin listener's operational endpoints. Loopback-only until role-based tokens exist.
+/// The admin listener's open operational endpoints (no token). On a non-loopback bind `/readyz`
+/// answers only its status; the details (mailbox errors name hosts) are at `GET /v1/health`.
 struct AdminRoutes: Sendable {
     /// Queue lag above which the daemon reports itself not ready.
     static let maxReadyQueueLag: TimeInterval = 120
@@ -18,20 +19,22 @@ struct AdminRoutes: Sendable {
     let stallLimit: @Sendable () -> Duration
     let startedAt: Date
     let logger: Logger
+    /// Whether `/readyz` includes its checks (loopback binds) or only the status.
+    var detailed = true
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in
             Problem.json(.ok, .object(["status": .string("ok")]))
         }
         router.get("/readyz") { _, _ in
-            await readiness()
+            await readiness(detailed: detailed)
         }
         router.get("/metrics") { _, _ in
             await metricsResponse()
         }
     }
 
-    func readiness() async -> Response {
+    func readiness(detailed: Bool = true) async -> Response {
         var checks: [String: JSONValue] = [:]
         var ready = true
         do {
@@ -79,6 +82,7 @@ struct AdminRoutes: Sendable {
         }
         ready = ready && failing.isEmpty
         checks["sources"] = .object(["ok": .bool(failing.isEmpty), "failing": .array(failing), "mailboxes": .array(boxes)])
+        guard detailed else { return Problem.json(ready ? .ok : .serviceUnavailable, .object(["status": .string(ready ? "ready" : "not ready")])) }
         let body: JSONValue = .object([
             "status": .string(ready ? "ready" : "not ready"),
             "uptime_seconds": .number(Date().timeIntervalSince(startedAt).rounded()),

@@ -17,7 +17,7 @@ struct Astralisd: AsyncParsableCommand {
         commandName: "astralisd",
         abstract: "Turns inbound email and web-form webhooks into routed, tracked work.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self],
+        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self, Extract.self, SMTPBench.self, TokenCommand.self],
         defaultSubcommand: nil
     )
 }
@@ -75,6 +75,18 @@ struct Run: AsyncParsableCommand {
             logger.critical("Cannot open the state directory", metadata: ["state.dir": "\(loaded.config.stateDir)", "error": "\(error)"])
             throw ExitCode(1)
         }
+        do {
+            if let problem = try await AdminListenerPolicy.problem(loaded.config, store: app.store) {
+                logger.critical("Refusing to start: the admin listener is not safe to expose", metadata: ["config.problem": "\(problem)"])
+                FileHandle.standardError.write(Data("\(loaded.path): \(problem)\n".utf8))
+                throw ExitCode(1)
+            }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            logger.critical("Cannot read admin tokens", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
         logger.info("Starting astralisd", metadata: ["config.path": "\(loaded.path)", "state.dir": "\(loaded.config.stateDir)", "pid": "\(getpid())"])
         let swept = app.files.removeAbandonedTemporaryFiles()
         if swept > 0 {
@@ -98,6 +110,13 @@ struct Check: AsyncParsableCommand {
     func run() async throws {
         let loaded = try options.load()
         let config = loaded.config
+        if !config.adminListen.isLoopback {
+            let (_, store, _) = try openStore(options)
+            if let problem = try await AdminListenerPolicy.problem(config, store: store) {
+                FileHandle.standardError.write(Data("\(loaded.path): 1 error\n  - \(problem)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         print("\(loaded.path): configuration ok (\(config.organizations.count) organization(s), \(config.pipelines.count) pipeline(s), \(config.sources.count) source(s); state in \(config.stateDir))")
         if let rules = loaded.rules, let file = config.rulesFile {
             print("\(file): rules ok (\(rules.count) rule(s))")
@@ -192,9 +211,12 @@ struct IntakeCommand: AsyncParsableCommand {
             struct Report: Encodable {
                 var intake: Intake
                 var documents: [Document]
+                /// Extraction results of finished documents, by document id.
+                var extraction: [String: DocumentOutcome]
                 var item: PipelineItem?
             }
-            print(String(decoding: try encoder.encode(Report(intake: intake, documents: documents, item: item)), as: UTF8.self))
+            let outcomes = try await store.documentOutcomes(intakeID: id)
+            print(String(decoding: try encoder.encode(Report(intake: intake, documents: documents, extraction: outcomes, item: item)), as: UTF8.self))
         }
     }
 }

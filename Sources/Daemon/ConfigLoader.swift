@@ -138,6 +138,19 @@ enum ConfigLoader {
                 }
             }
         }
+        for (index, account) in config.smtpAccounts.enumerated() {
+            // Read now so a missing secret fails `check`; every send reads it again.
+            if let ref = account.password {
+                do {
+                    _ = try resolver.resolve(ref)
+                } catch {
+                    issues.append(ConfigIssue(path: "smtp_accounts[\(index)].password", message: "\(error)"))
+                }
+            }
+            if let caFile = account.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                issues.append(ConfigIssue(path: "smtp_accounts[\(index)].ca_file", message: "expected a readable PEM file, got \"\(caFile)\""))
+            }
+        }
         var aiKey: String?
         if let ref = config.ai?.apiKey {
             do {

@@ -33,16 +33,26 @@ final class DaemonApp: Sendable {
     let environment: [String: String]
     let startedAt: Date
     let stateDirOverride: String?
+    /// Outgoing mail for replies; keeps each account's SMTP connections open between messages.
+    let smtp: SMTPSender
+    /// Sources an operator paused (persisted in the store; read by ingress, pollers, watchers).
+    let pauses: SourcePauses
+    /// Admin API authentication failures per client address.
+    let authLimiter = AuthFailureLimiter()
+    /// Serialises `PUT /v1/config` and `PUT /v1/rules`.
+    let configEditor = ConfigEditor()
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
         let storage = try openStorage(config: loaded.config, logger: logger)
         try await storage.store.syncPipelines(loaded.config.pipelines)
-        return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, files: storage.files, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics)
+        let paused = try await storage.store.pausedSources()
+        return DaemonApp(loaded: loaded, store: storage.store, blobs: storage.blobs, files: storage.files, stateDirOverride: stateDirOverride, environment: environment, notifier: notifier, logLevel: logLevel, logger: logger, metrics: metrics, paused: paused)
     }
 
-    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, files: FileBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics) {
+    private init(loaded: LoadedConfig, store: SQLiteStore, blobs: TieredBlobStore, files: FileBlobStore, stateDirOverride: String?, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics, paused: Set<String>) {
         let config = loaded.config
+        self.pauses = SourcePauses(paused)
         self.loaded = Mutex(loaded)
         self.stateDirOverride = stateDirOverride
         self.environment = environment
@@ -57,6 +67,7 @@ final class DaemonApp: Sendable {
         self.directory = WebhookDirectory(loaded.endpoints)
         self.router = SharedValue<any IntakeRouter>(loaded.makeRouter(aiObserver: metrics.aiObserver, logger: logger))
         self.workerSettings = WorkerSettings(config.workers)
+        self.smtp = SMTPSender(threads: config.workers.concurrency)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
@@ -79,7 +90,7 @@ final class DaemonApp: Sendable {
     func makeWebhookRouter() -> Router<IngressRequestContext> {
         let router = Router(context: IngressRequestContext.self)
         router.add(middleware: MetricsMiddleware())
-        WebhookIngress(directory: directory, committer: committer, store: store, observer: metrics.ingressObserver, logger: logger).addRoutes(to: router)
+        WebhookIngress(directory: directory, committer: committer, store: store, observer: metrics.ingressObserver, logger: logger, pauses: pauses).addRoutes(to: router)
         return router
     }
 
@@ -89,19 +100,43 @@ final class DaemonApp: Sendable {
         { [workerSettings] in workerSettings.current.pollInterval * 3 + .seconds(30) }
     }
 
-    func makeAdminRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    /// The admin listener: open health/readiness/metrics and the token-guarded `/v1` API.
+    /// `limiter` and `now` are injectable for tests.
+    func makeAdminRouter(limiter: AuthFailureLimiter? = nil, now: @escaping @Sendable () -> Date = { Date() }) -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
         router.add(middleware: MetricsMiddleware())
-        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger).addRoutes(to: router)
+        adminRoutes().addRoutes(to: router)
+        adminAPI(limiter: limiter, now: now).addRoutes(to: router)
         return router
+    }
+
+    func adminAPI(limiter: AuthFailureLimiter? = nil, now: @escaping @Sendable () -> Date = { Date() }) -> AdminAPI {
+        AdminAPI(app: self, limiter: limiter ?? authLimiter, now: now)
+    }
+
+    func adminRoutes() -> AdminRoutes {
+        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger, detailed: config.adminListen.isLoopback)
+    }
+
+    func intakeProcessor() -> IntakeProcessor {
+        var processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
+        processor.documentPipeline = DocumentPipeline(
+            store: store, blobs: blobs, concurrency: config.documents.concurrency, observer: metrics.documentObserver
+        ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
+        processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
+        return processor
     }
 
     func makeWorker() -> JobWorker {
         let config = self.config
-        let processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
+        let processor = intakeProcessor()
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
+        let resolver = SecretResolver(environment: environment)
+        let replies = ReplyDelivery(
+            store: store, blobs: blobs, sender: smtp, renderer: ReplyRenderer(), config: { [self] in self.config },
+            secrets: { try resolver.resolve($0) }, clock: SystemWallClock(), metrics: metrics, logger: logger)
         return JobWorker(
-            queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
+            queue: store, handlers: [JobKind.processIntake: processor, JobKind.sendReply: replies], concurrency: config.workers.concurrency,
             settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
     }
@@ -121,7 +156,7 @@ final class DaemonApp: Sendable {
                 pollers.append(MailboxPoller(
                     source: source, settings: imap, folder: folder, store: store, committer: committer, health: mailboxes,
                     observer: metrics.mailboxObserver, owner: owner, secret: { try resolver.resolve(ref) }, logger: logger,
-                    leaseDuration: lease))
+                    leaseDuration: lease, pauses: pauses))
             }
         }
         return pollers
@@ -173,7 +208,8 @@ final class DaemonApp: Sendable {
             source.spool.map { settings in
                 SpoolWatcher(
                     source: source.id, organization: source.organization, settings: settings, committer: committer,
-                    parser: { [self] in MessageParser(limits: MailLimits(config.mail)) }, observer: metrics.spoolObserver, logger: logger
+                    parser: { [self] in MessageParser(limits: MailLimits(config.mail)) }, observer: metrics.spoolObserver, logger: logger,
+                    pauses: pauses
                 )
             }
         }
@@ -181,7 +217,8 @@ final class DaemonApp: Sendable {
 
     /// SIGHUP: parse and validate first; swap only a valid configuration; keep the old one and
     /// say why otherwise. Restart-only keys keep their running values and are reported.
-    func reload() {
+    @discardableResult
+    func reload() -> ReloadOutcome {
         notifier.reloading()
         defer { notifier.ready() }
         let current = loaded.withLock { $0 }
@@ -193,7 +230,7 @@ final class DaemonApp: Sendable {
             logger.error("Reload rejected; keeping the running configuration", metadata: [
                 "config.path": "\(current.path)", "config.error_source": "\(error.source)", "config.errors": "\(error.issues.map(\.description))",
             ])
-            return
+            return .rejected(error)
         }
         let restartOnly = next.config.restartOnlyDifferences(from: current.config)
         var applied = next
@@ -219,7 +256,15 @@ final class DaemonApp: Sendable {
         } else {
             logger.warning("Configuration reloaded; some changes need a restart", metadata: ["config.path": "\(current.path)", "config.restart_only": "\(restartOnly)"])
         }
+        return .applied(restartOnly: restartOnly)
     }
+}
+
+/// What a reload did: applied (with the restart-only keys that keep their running values), or
+/// rejected with every error (the running configuration stays).
+enum ReloadOutcome: Sendable {
+    case applied(restartOnly: [String])
+    case rejected(ConfigError)
 }
 
 /// Owns SIGHUP for the whole process.

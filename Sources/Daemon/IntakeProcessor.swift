@@ -16,6 +16,11 @@ struct IntakeProcessor: JobHandling {
     /// The `mail` limits in force (they follow reloads).
     let mail: @Sendable () -> MailConfig
     let logger: Logger
+    /// Document extraction (sandboxed children); nil: documents are routed on name and type only.
+    var documentPipeline: DocumentPipeline? = nil
+    /// Extends the job's lease while documents are extracted (children may run for minutes,
+    /// longer than a lease): the queue and the lease duration in force.
+    var leaseKeeper: (queue: any JobQueue, duration: @Sendable () -> TimeInterval)? = nil
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -32,9 +37,17 @@ struct IntakeProcessor: JobHandling {
         }
         // A failure is recorded by the queue: `fail` moves the intake to processing-with-reason or
         // failed in the same transaction as the job.
-        let raw = try await blobs.get(intake.rawBlob)
         let documents = try await store.documents(intakeID: intakeID)
-        let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, parser: MessageParser(limits: MailLimits(mail())))
+        // Text first: finished documents are skipped, so a retried job extracts only what is left.
+        var outcomes: [String: DocumentOutcome] = [:]
+        if let documentPipeline, !documents.isEmpty {
+            let documentLogger = logger
+            outcomes = try await keepingLease(claim) {
+                try await documentPipeline.process(documents, intakeID: intakeID, logger: documentLogger)
+            }
+        }
+        // From the blob's file when it has one: a large message is not loaded into memory.
+        let facts = try await FactsBuilder.facts(for: intake, blobs: blobs, documents: documents, outcomes: outcomes, parser: MessageParser(limits: MailLimits(mail())))
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
         let status: IntakeStatus
@@ -48,7 +61,9 @@ struct IntakeProcessor: JobHandling {
         case .ignore:
             status = .done
         }
-        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker", completing: claim)
+        // Follow-up jobs commit with the decision; their ids derive from the intake, so a re-run queues nothing twice.
+        let followUps = decision.followUps.replies.map { ReplyDelivery.job(intakeID: intakeID, reply: $0) }
+        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)
         CrashPoint.reached(CrashPoint.afterDecisionCommit)
         logger.info("Intake routed", metadata: [
             "intake.source": "\(intake.source)",
@@ -57,5 +72,26 @@ struct IntakeProcessor: JobHandling {
             "item.id": "\(committed?.id ?? "-")",
         ])
         return .completedWithEffects
+    }
+
+    /// Runs `body` while heartbeating `claim` every third of the lease duration.
+    private func keepingLease<T: Sendable>(_ claim: JobClaim, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let leaseKeeper else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while !Task.isCancelled {
+                    let duration = leaseKeeper.duration()
+                    try await Task.sleep(for: .milliseconds(Int64(max(0.5, duration / 3) * 1000)))
+                    _ = try? await leaseKeeper.queue.heartbeat(jobID: claim.jobID, owner: claim.owner, leaseDuration: duration)
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
     }
 }

@@ -44,6 +44,17 @@ final class DaemonMetrics: Sendable {
         )
     }
 
+    // MARK: Documents
+
+    static let documentBuckets: [Duration] = [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(180)]
+
+    var documentObserver: DocumentObserver {
+        DocumentObserver(finished: { [self] outcome, seconds in
+            registry.makeCounter(name: "astralisd_documents_total", labels: [("outcome", outcome)], help: "Documents finished, by outcome (completed, failed, unsupported)").increment()
+            registry.makeDurationHistogram(name: "astralisd_document_extraction_seconds", labels: [], buckets: Self.documentBuckets, help: "Time to extract one document (sniffing, limits, child process, storing)").record(.milliseconds(Int64(seconds * 1000)))
+        })
+    }
+
     // MARK: Jobs
 
     static let jobBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]
@@ -109,8 +120,35 @@ final class DaemonMetrics: Sendable {
         }
     }
 
+    // MARK: Replies
+
+    static let smtpBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]
+
+    /// One reply job's outcome: sent, suppressed, failed (5xx / cannot compose), deferred (4xx,
+    /// connection error; retried), unconfirmed (a crash left delivery unknown), duplicate (already done).
+    func reply(outcome: String) {
+        registry.makeCounter(name: "astralisd_replies_total", labels: [("outcome", outcome)], help: "Automatic reply attempts by outcome (sent, suppressed, failed, deferred, unconfirmed, duplicate)").increment()
+    }
+
+    func smtpSend(account: String, duration: Duration, newConnections: Int) {
+        registry.makeDurationHistogram(name: "astralisd_smtp_send_duration_seconds", labels: [("account", account)], buckets: Self.smtpBuckets, help: "Time one SMTP transaction took, connection set-up included").record(duration)
+        registry.makeCounter(name: "astralisd_smtp_connections_total", labels: [("account", account)], help: "SMTP connections opened (a reused connection opens none)").increment(by: Int64(newConnections))
+    }
+
     func configReload(success: Bool) {
         registry.makeCounter(name: "astralisd_config_reloads_total", labels: [("result", success ? "applied" : "rejected")], help: "SIGHUP reloads by result").increment()
+    }
+
+    // MARK: Admin API
+
+    /// One answered `/v1` request, by route template (never the concrete id) and status code.
+    func adminRequest(route: String, status: Int) {
+        registry.makeCounter(name: "astralisd_admin_requests_total", labels: [("route", route), ("status", String(status))], help: "Admin API requests by route template and status").increment()
+    }
+
+    /// A refused admin API authentication: `missing`, `invalid` (malformed, unknown, revoked or expired: one answer) or `rate_limited`.
+    func adminAuthFailure(reason: String) {
+        registry.makeCounter(name: "astralisd_admin_auth_failures_total", labels: [("reason", reason)], help: "Admin API requests refused before authorization, by reason").increment()
     }
 
     func emit() -> [UInt8] {

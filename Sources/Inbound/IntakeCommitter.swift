@@ -11,6 +11,9 @@ public struct PendingIntake: Sendable {
     public var dedupeKey: String?
     public var contentType: String
     public var raw: Data
+    /// Set when the raw bytes are already durable in the blob store (a large message streamed
+    /// there as it was fetched); `raw` is then empty and the committer stores nothing for it.
+    public var storedRaw: BlobRef?
     public var metadata: [String: String]
     public var files: [UploadedFile]
 
@@ -24,6 +27,12 @@ public struct PendingIntake: Sendable {
         self.metadata = metadata
         self.files = files
     }
+
+    /// An intake whose raw bytes are already durable as `storedRaw`.
+    public init(organization: String, source: String, sourceKind: SourceKind, dedupeKey: String?, contentType: String, storedRaw: BlobRef, metadata: [String: String] = [:], files: [UploadedFile] = []) {
+        self.init(organization: organization, source: source, sourceKind: sourceKind, dedupeKey: dedupeKey, contentType: contentType, raw: Data(), metadata: metadata, files: files)
+        self.storedRaw = storedRaw
+    }
 }
 
 /// Makes intakes durable — raw bytes and attached files in the blob store, then the intake row
@@ -32,7 +41,8 @@ public struct PendingIntake: Sendable {
 /// webhooks under load while a lone request still goes straight through.
 public actor IntakeCommitter {
     private let store: any Store
-    private let blobs: any BlobStore
+    /// Where the committer stores bytes; also where callers stream large payloads first.
+    public nonisolated let blobs: any BlobStore
     private let clock: any WallClock
     private let maxBatch: Int
     private let logger: Logger
@@ -78,22 +88,31 @@ public actor IntakeCommitter {
 
     private func write(_ batch: [PendingIntake]) async throws -> [IntakeRecordResult] {
         let now = clock.now()
+        // One entry per blob the batch names, in order: bytes to store, or a ref already stored.
         var payloads: [Data] = []
+        var stored: [Int: BlobRef] = [:]
         for item in batch {
-            payloads.append(item.raw)
-            payloads.append(contentsOf: item.files.map(\.data))
+            if let ref = item.storedRaw { stored[payloads.count] = ref }
+            payloads.append(item.storedRaw == nil ? item.raw : Data())
+            for file in item.files {
+                if let ref = file.stored { stored[payloads.count] = ref }
+                payloads.append(file.stored == nil ? file.data : Data())
+            }
         }
         // Small payloads ride in the intake transaction when the store can keep them; the rest
         // are made durable in the blob store first, so an intake never names a missing blob.
         let inlineLimit = store.inlineBlobLimit
-        let inline = payloads.filter { $0.count <= inlineLimit }
-        let separate = payloads.filter { $0.count > inlineLimit }
+        let toStore = payloads.indices.filter { stored[$0] == nil }
+        let inline = toStore.map { payloads[$0] }.filter { $0.count <= inlineLimit }
+        let separate = toStore.map { payloads[$0] }.filter { $0.count > inlineLimit }
         var separateRefs = try await blobs.putMany(separate).makeIterator()
         CrashPoint.reached(CrashPoint.afterBlobWrite)
         var refs: [BlobRef] = []
         refs.reserveCapacity(payloads.count)
-        for payload in payloads {
-            if payload.count <= inlineLimit {
+        for (index, payload) in payloads.enumerated() {
+            if let ref = stored[index] {
+                refs.append(ref)
+            } else if payload.count <= inlineLimit {
                 refs.append(blobs.reference(for: payload))
             } else if let ref = separateRefs.next() {
                 refs.append(ref)

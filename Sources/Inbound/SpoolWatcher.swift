@@ -35,12 +35,15 @@ public struct SpoolWatcher: Service {
     private let parser: @Sendable () -> MessageParser
     private let observer: SpoolObserver
     private let logger: Logger
+    /// Operator pauses: a paused source's folder is not read (files wait in it).
+    private let pauses: SourcePauses
 
     /// Files being taken, named `<token>-<original name>`.
     public var processingDir: String { settings.path + "/.processing" }
 
     /// - Parameter parser: the parser with the `mail` limits in force (called per file, so reloads apply).
-    public init(source: String, organization: String, settings: SpoolConfig, committer: IntakeCommitter, parser: @escaping @Sendable () -> MessageParser, observer: SpoolObserver = SpoolObserver(), logger: Logger) {
+    public init(source: String, organization: String, settings: SpoolConfig, committer: IntakeCommitter, parser: @escaping @Sendable () -> MessageParser, observer: SpoolObserver = SpoolObserver(), logger: Logger, pauses: SourcePauses = SourcePauses()) {
+        self.pauses = pauses
         self.source = source
         self.organization = organization
         self.settings = settings
@@ -86,6 +89,7 @@ public struct SpoolWatcher: Service {
     /// One look at the folder: takes every ready file in name order. Returns how many were taken.
     @discardableResult
     public func pass() async -> Int {
+        guard !pauses.isPaused(source) else { return 0 }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: settings.path)
@@ -130,18 +134,30 @@ public struct SpoolWatcher: Service {
         let name = Self.originalName(processingName)
         var logger = self.logger
         logger[metadataKey: "spool.file"] = "\(name)"
-        let raw: Data
+        let pending: PendingIntake
         switch read(path) {
         case .failure(let failure):
             fail(processingName: processingName, reason: failure.reason, detail: failure.detail, logger: logger)
             return
-        case .success(let data):
-            raw = data
+        case .success(.bytes(let raw)):
+            pending = MailIntake.pending(
+                raw: raw, organization: organization, source: source, sourceKind: .spool,
+                metadata: ["spool.file": name], parser: parser()
+            )
+        case .success(.large):
+            // Copied into the blob store in pieces and parsed from there: never whole in memory.
+            do {
+                let raw = try await MailIntake.storeFile(path, in: committer.blobs, limit: settings.maxMessageBytes)
+                pending = try await MailIntake.pending(
+                    stored: raw, in: committer.blobs, organization: organization, source: source, sourceKind: .spool,
+                    metadata: ["spool.file": name], parser: parser()
+                )
+            } catch {
+                logger.error("Spool file not committed; it stays in the folder", metadata: ["error": "\(error)"])
+                try? FileManager.default.moveItem(atPath: path, toPath: settings.path + "/" + name)
+                return
+            }
         }
-        let pending = MailIntake.pending(
-            raw: raw, organization: organization, source: source, sourceKind: .spool,
-            metadata: ["spool.file": name], parser: parser()
-        )
         let result: IntakeRecordResult
         do {
             result = try await committer.submit(pending)
@@ -171,7 +187,13 @@ public struct SpoolWatcher: Service {
         var detail: String
     }
 
-    private func read(_ path: String) -> Result<Data, ReadFailure> {
+    /// A file small enough to read, or one to stream into the blob store.
+    private enum Readable {
+        case bytes(Data)
+        case large
+    }
+
+    private func read(_ path: String) -> Result<Readable, ReadFailure> {
         let attributes: [FileAttributeKey: Any]
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -187,13 +209,14 @@ public struct SpoolWatcher: Service {
         guard size <= settings.maxMessageBytes else {
             return .failure(ReadFailure(reason: "too_large", detail: "file is \(size) bytes, over this source's max_message_bytes of \(settings.maxMessageBytes)"))
         }
+        if size > MailIntake.streamThresholdBytes { return .success(.large) }
         guard let data = FileManager.default.contents(atPath: path) else {
             return .failure(ReadFailure(reason: "unreadable", detail: "the file cannot be read (permissions?)"))
         }
         guard data.count <= settings.maxMessageBytes else {
             return .failure(ReadFailure(reason: "too_large", detail: "file is \(data.count) bytes, over this source's max_message_bytes of \(settings.maxMessageBytes)"))
         }
-        return .success(data)
+        return .success(.bytes(data))
     }
 
     /// Moves a file to the failed folder (keeping its unique `<token>-<name>`) next to `<that>.reason`.

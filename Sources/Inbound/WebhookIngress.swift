@@ -72,8 +72,12 @@ public struct WebhookIngress: Sendable {
     let clock: any WallClock
     let observer: IngressObserver
     let logger: Logger
+    /// Sources an operator paused: answered 503 with Retry-After so senders retry later.
+    let pauses: SourcePauses
+    static let pausedRetryAfterSeconds = 60
 
-    public init(directory: WebhookDirectory, committer: IntakeCommitter, store: any Store, clock: any WallClock = SystemWallClock(), observer: IngressObserver = IngressObserver(), logger: Logger) {
+    public init(directory: WebhookDirectory, committer: IntakeCommitter, store: any Store, clock: any WallClock = SystemWallClock(), observer: IngressObserver = IngressObserver(), logger: Logger, pauses: SourcePauses = SourcePauses()) {
+        self.pauses = pauses
         self.directory = directory
         self.committer = committer
         self.store = store
@@ -97,6 +101,10 @@ public struct WebhookIngress: Sendable {
         guard let endpoint = directory[sourceID] else {
             observer.rejected(sourceID, "unknown_source")
             return Problem.response(.notFound, detail: "no webhook source named \"\(sourceID)\"")
+        }
+        if pauses.isPaused(sourceID) {
+            observer.rejected(sourceID, "paused")
+            return Problem.response(.serviceUnavailable, detail: "this source is paused by an operator; retry later", extraHeaders: [.retryAfter: "\(Self.pausedRetryAfterSeconds)"])
         }
         let limit = endpoint.config.maxBodyBytes
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {

@@ -26,12 +26,16 @@ public struct UploadedFile: Sendable, Equatable {
     public var data: Data
     /// Where in the intake it came from, kept as `Document.origin`: `form:<field>` or `mime:<part path>`.
     public var origin: String
+    /// Set when the bytes are already durable in the blob store (an attachment streamed there
+    /// from a large message); `data` is then empty and the committer stores nothing for it.
+    public var stored: BlobRef?
 
-    public init(field: String, filename: String, declaredType: String, data: Data, origin: String? = nil) {
+    public init(field: String, filename: String, declaredType: String, data: Data, origin: String? = nil, stored: BlobRef? = nil) {
         self.field = field
         self.filename = filename
         self.declaredType = declaredType
         self.data = data
+        self.stored = stored
         self.origin = origin ?? "form:\(field)"
     }
 }

@@ -61,7 +61,22 @@ final class GMimeParse {
     let message: UnsafeMutablePointer<GMimeMessage>?
     let warnings: ParserWarnings
 
-    init(raw: Data, fallbackCharsets: [String]) {
+    /// Parses bytes in memory (GMime takes its own copy).
+    convenience init(raw: Data, fallbackCharsets: [String]) {
+        let stream = raw.withUnsafeBytes { bytes in
+            cgmime_stream_mem_new_copy(bytes.baseAddress, bytes.count)
+        }
+        self.init(stream: stream, fallbackCharsets: fallbackCharsets)
+    }
+
+    /// Parses the file open at `fd` (the stream owns and closes it). GMime reads a seekable
+    /// stream in small buffers and keeps parts as ranges of it, so the message is never in memory.
+    convenience init(fileDescriptor fd: Int32, fallbackCharsets: [String]) {
+        self.init(stream: g_mime_stream_fs_new(fd), fallbackCharsets: fallbackCharsets)
+    }
+
+    /// Takes over the caller's reference to `stream`.
+    private init(stream: UnsafeMutablePointer<GMimeStream>?, fallbackCharsets: [String]) {
         let options: OpaquePointer = g_mime_parser_options_new()
         self.options = options
         // GMime copies the list; the C strings only need to live for the call.
@@ -82,11 +97,7 @@ final class GMimeParse {
             warnings.record(offset: Int64(offset), code: code.rawValue, item: item.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: strlen($0)), as: UTF8.self) })
         }, sink)
 
-        // The memory stream takes its own copy of the bytes, so `raw` need not outlive the call.
         var message: UnsafeMutablePointer<GMimeMessage>?
-        let stream = raw.withUnsafeBytes { bytes in
-            cgmime_stream_mem_new_copy(bytes.baseAddress, bytes.count)
-        }
         if let stream {
             let parser = g_mime_parser_new_with_stream(stream)
             cgmime_unref(stream)

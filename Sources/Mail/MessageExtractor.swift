@@ -23,19 +23,24 @@ struct MessageExtractor {
     /// Text of the first embedded message, used when the outer message has none of its own.
     private var nestedText: BodyText?
 
-    init(parse: GMimeParse, limits: MailLimits) {
+    /// Nil: attachments are decoded into memory (`ParsedAttachment.data`).
+    let streaming: AttachmentStreaming?
+
+    init(parse: GMimeParse, limits: MailLimits, streaming: AttachmentStreaming? = nil) {
         self.parse = parse
         self.limits = limits
+        self.streaming = streaming
     }
 
-    mutating func extract(raw: Data) -> ParsedMessage {
-        var message = Message(size: raw.count)
+    /// `raw` is called only for a message without a header block, whose bytes become its text.
+    mutating func extract(size: Int, raw: () -> Data) -> ParsedMessage {
+        var message = Message(size: size)
         guard let gmime = parse.message, let object = cgmime_message_as_object(gmime) else {
-            if raw.isEmpty {
+            if size == 0 {
                 defects.append("message is empty")
             } else {
                 defects.append("no RFC 5322 header block found; the bytes were read as a plain-text body")
-                let decoded = TextDecoding.decode(raw, charset: nil, options: parse.options)
+                let decoded = TextDecoding.decode(raw(), charset: nil, options: parse.options)
                 message.text = Self.normalized(decoded.text)
                 message.textSource = .plain
             }
@@ -249,9 +254,9 @@ struct MessageExtractor {
         let mediaType = CString.owned(g_mime_content_type_get_mime_type(g_mime_object_get_content_type(object)))?.lowercased() ?? "application/octet-stream"
         let disposition = CString.borrowed(g_mime_object_get_disposition(object))?.lowercased()
         let rawFilename = CString.borrowed(g_mime_part_get_filename(part)) ?? ""
-        let data = decodedContent(part, path: path)
 
         if mediaType == "text/plain" || mediaType == "text/html", disposition != "attachment", rawFilename.isEmpty {
+            let data = decodedContent(part, path: path)
             let charset = CString.borrowed(g_mime_object_get_content_type_parameter(object, "charset"))
             let decoded = TextDecoding.decode(data, charset: charset, options: parse.options)
             if let problem = decoded.problem { defects.append("part \(path): \(problem)") }
@@ -269,13 +274,83 @@ struct MessageExtractor {
         // No (or an unknown) disposition: a part the HTML refers to by Content-ID is shown inline.
         default: kind = contentID == nil ? .attachment : .inline
         }
+        let data: Data
+        let size: Int
+        let sha256: String
+        if let streaming {
+            let streamed = streamedContent(part, path: path, into: streaming)
+            size = streamed.size
+            sha256 = streamed.sha256
+            data = Data()
+        } else {
+            data = decodedContent(part, path: path)
+            size = data.count
+            sha256 = ContentHash.sha256(data)
+        }
         let metadata = MessageAttachment(
-            filename: Filename.sanitize(rawFilename), declaredType: mediaType, size: data.count,
-            sha256: ContentHash.sha256(data),
+            filename: Filename.sanitize(rawFilename), declaredType: mediaType, size: size,
+            sha256: sha256,
             disposition: kind, contentID: contentID, partPath: path
         )
         attachments.append(ParsedAttachment(metadata: metadata, data: data))
         return nil
+    }
+
+    /// The part's decoded bytes read in pieces: hashed, and written to a new writer from
+    /// `streaming` when it makes them (sealed before returning, so only one is open at a time).
+    /// Returns the decoded size and SHA-256; base64 problems are defects as in `decodedContent`.
+    private mutating func streamedContent(_ part: UnsafeMutablePointer<GMimePart>, path: String, into streaming: AttachmentStreaming) -> (size: Int, sha256: String) {
+        var hasher = ContentHash.Hasher()
+        var size = 0
+        var writer: (any BlobWriter)?
+        if streaming.error == nil, let makeWriter = streaming.makeWriter {
+            do { writer = try makeWriter() } catch { streaming.error = error }
+        }
+        if let wrapper = g_mime_part_get_content(part), let encoded = g_mime_data_wrapper_get_stream(wrapper) {
+            let encoding = g_mime_data_wrapper_get_encoding(wrapper)
+            if encoding == GMIME_CONTENT_ENCODING_BASE64 {
+                var scan = Base64Scan()
+                Self.forEachChunk(of: encoded) { scan.add($0) }
+                if let problem = scan.problem { defects.append("part \(path): \(problem)") }
+            }
+            if let decoding = cgmime_decoding_stream(encoded, encoding) {
+                defer { cgmime_unref(decoding) }
+                Self.forEachChunk(of: decoding) { chunk in
+                    hasher.update(chunk)
+                    size += chunk.count
+                    guard let current = writer else { return }
+                    do {
+                        try current.write(chunk)
+                    } catch {
+                        streaming.error = error
+                        current.discard()
+                        writer = nil
+                    }
+                }
+            }
+        }
+        if let writer {
+            do {
+                try writer.seal()
+                streaming.writers.append(writer)
+            } catch {
+                streaming.error = error
+                writer.discard()
+            }
+        }
+        return (size, hasher.finalize())
+    }
+
+    /// Calls `body` with successive pieces of `stream` from its start (64 KiB at a time).
+    private static func forEachChunk(of stream: UnsafeMutablePointer<GMimeStream>, _ body: (Data) -> Void) {
+        g_mime_stream_reset(stream)
+        var buffer = [CChar](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBufferPointer { g_mime_stream_read(stream, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            buffer.withUnsafeBytes { body(Data(UnsafeRawBufferPointer(rebasing: $0[0..<count]))) }
+        }
+        g_mime_stream_reset(stream)
     }
 
     /// The part's bytes with the transfer encoding removed. Base64 that GMime had to repair
@@ -307,24 +382,37 @@ struct MessageExtractor {
 
     /// Why base64 text is not clean, or nil when it is.
     static func base64Problem(_ encoded: Data) -> String? {
+        var scan = Base64Scan()
+        scan.add(encoded)
+        return scan.problem
+    }
+
+    /// Counts base64 characters piece by piece, for `base64Problem`.
+    struct Base64Scan {
         var invalid = 0
         var significant = 0
-        encoded.withUnsafeBytes { bytes in
-            for byte in bytes {
-                switch base64Classes[Int(byte)] {
-                case 1: significant += 1
-                case 2: invalid += 1
-                default: continue
+
+        mutating func add(_ encoded: Data) {
+            encoded.withUnsafeBytes { bytes in
+                for byte in bytes {
+                    switch MessageExtractor.base64Classes[Int(byte)] {
+                    case 1: significant += 1
+                    case 2: invalid += 1
+                    default: continue
+                    }
                 }
             }
         }
-        if invalid > 0 { return "base64 content has \(invalid) invalid character(s), skipped while decoding" }
-        if significant % 4 != 0 { return "base64 content ends in the middle of a group (truncated?)" }
-        return nil
+
+        var problem: String? {
+            if invalid > 0 { return "base64 content has \(invalid) invalid character(s), skipped while decoding" }
+            if significant % 4 != 0 { return "base64 content ends in the middle of a group (truncated?)" }
+            return nil
+        }
     }
 
     /// Per byte: 0 whitespace, 1 base64 alphabet or padding, 2 invalid.
-    private static let base64Classes: [UInt8] = (0..<256).map { value in
+    static let base64Classes: [UInt8] = (0..<256).map { value in
         switch UInt8(value) {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
              UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
@@ -350,5 +438,19 @@ struct MessageExtractor {
     static func unique(_ defects: [String]) -> [String] {
         var seen = Set<String>()
         return defects.filter { seen.insert($0).inserted }
+    }
+}
+
+/// Where a parse from a file sends attachment bytes, and what it collected. Not Sendable: used by
+/// one parse on one thread.
+final class AttachmentStreaming {
+    let makeWriter: (() throws -> any BlobWriter)?
+    /// Sealed writers, one per attachment, in attachment order (empty without `makeWriter`).
+    var writers: [any BlobWriter] = []
+    /// The first writer error; later attachments are only hashed.
+    var error: (any Error)?
+
+    init(makeWriter: (() throws -> any BlobWriter)?) {
+        self.makeWriter = makeWriter
     }
 }

@@ -1,6 +1,9 @@
 public import Core
 public import Foundation
 public import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Structural limits for one message. A message over `maxMessageBytes` is not parsed at all
 /// (`MailParseError.messageTooLarge`); a tree over `maxParts` or `maxDepth` is walked up to the
@@ -97,7 +100,7 @@ public struct MessageParser: Sendable {
         GMimeRuntime.ensureInitialized()
         let parse = GMimeParse(raw: raw, fallbackCharsets: Self.fallbackCharsets)
         var extractor = MessageExtractor(parse: parse, limits: limits)
-        let result = extractor.extract(raw: raw)
+        let result = extractor.extract(size: raw.count) { raw }
         if let logger, !result.message.defects.isEmpty {
             logger.debug("Message parsed with defects", metadata: [
                 "mail.message_id": "\(result.message.messageID ?? "")",
@@ -106,4 +109,56 @@ public struct MessageParser: Sendable {
         }
         return result
     }
+
+    /// Parses the message in the file at `path` without loading it: GMime reads the file in small
+    /// buffers, and each attachment's decoded bytes are streamed — into a writer from
+    /// `attachmentWriter` (one at a time, sealed before the next one starts), or only hashed when
+    /// it is nil — so memory stays at a few buffers whatever the message's size. The attachments
+    /// in the result carry no `data`; with `attachmentWriter`, `writers[i]` holds attachment i's
+    /// bytes, sealed, for the caller to `finish` (or `discard`).
+    ///
+    /// - Throws: `MailParseError.messageTooLarge` over `limits.maxMessageBytes`; a file that
+    ///   cannot be read, or the first error of a writer.
+    public func parse(
+        fileAt path: String, attachmentWriter: (() throws -> any BlobWriter)? = nil
+    ) throws -> (parsed: ParsedMessage, writers: [any BlobWriter]) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw MessageFileError(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw MessageFileError(path: path, reason: reason)
+        }
+        let size = Int(info.st_size)
+        guard size <= limits.maxMessageBytes else {
+            close(fd)
+            throw MailParseError.messageTooLarge(size: size, limit: limits.maxMessageBytes)
+        }
+        GMimeRuntime.ensureInitialized()
+        let parse = GMimeParse(fileDescriptor: fd, fallbackCharsets: Self.fallbackCharsets)
+        let streaming = AttachmentStreaming(makeWriter: attachmentWriter)
+        var extractor = MessageExtractor(parse: parse, limits: limits, streaming: streaming)
+        // Only a file without a header block is read whole (it becomes the text body); the size
+        // limit above bounds it.
+        let result = extractor.extract(size: size) { (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data() }
+        if let error = streaming.error {
+            streaming.writers.forEach { $0.discard() }
+            throw error
+        }
+        return (result, streaming.writers)
+    }
+}
+
+/// A message file that cannot be opened or read.
+public struct MessageFileError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String { "cannot read message file \(path): \(reason)" }
 }

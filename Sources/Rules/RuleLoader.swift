@@ -55,7 +55,7 @@ public struct RuleLoader {
         "from", "from.domain", "from.name", "to", "to.domain", "to.name", "cc", "cc.domain", "cc.name",
         "reply_to", "reply_to.domain", "reply_to.name", "header.<Name>",
         "attachment.filename", "attachment.type", "attachment.count",
-        "document.kind", "document.filename", "document.type", "document.text", "document.count", "document.fields.<path>",
+        "document.kind", "document.filename", "document.type", "document.text", "document.count", "document.fields.<path>", "invoice.<path>",
         "payload.<path>", "received_at", "message.date", "time.hour", "time.of_day", "time.weekday",
     ]
     static let weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -165,12 +165,14 @@ public struct RuleLoader {
         for (id, entry) in entries.sorted(by: { $0.key < $1.key }) {
             let path = Self.pointer("/templates", id)
             checkIdentifier(id, at: path)
-            guard let fields = object(entry, at: path, keys: ["subject", "body"]) else { continue }
+            guard let fields = object(entry, at: path, keys: ["subject", "body", "html"]) else { continue }
             let subject = requiredString(fields, "subject", at: path)
             let body = requiredString(fields, "body", at: path)
+            let html = optionalString(fields, "html", at: path)
             if let subject { checkTemplate(subject, at: Self.pointer(path, "subject")) }
             if let body { checkTemplate(body, at: Self.pointer(path, "body")) }
-            if let subject, let body { templates[id] = ReplyTemplate(id: id, subject: subject, body: body) }
+            if let html { checkTemplate(html, at: Self.pointer(path, "html")) }
+            if let subject, let body { templates[id] = ReplyTemplate(id: id, subject: subject, body: body, html: html) }
         }
     }
 
@@ -444,6 +446,8 @@ public struct RuleLoader {
         }
         if text.hasPrefix("payload."), let path = Self.path(String(text.dropFirst(8))) { return .payload(path) }
         if text.hasPrefix("document.fields."), let path = Self.path(String(text.dropFirst(16))) { return .documentField(path) }
+        // `invoice.total` reads the same extracted fields as `document.fields.total` (docs/invoice-extraction.md).
+        if text.hasPrefix("invoice."), let path = Self.path(String(text.dropFirst(8))) { return .documentField(path) }
         return nil
     }
 
@@ -503,7 +507,7 @@ public struct RuleLoader {
             let replyPath = Self.pointer(path, "reply")
             if let object = object(reply, at: replyPath, keys: ["template"]), let id = requiredString(object, "template", at: replyPath) {
                 if let template = templates[id] {
-                    actions.reply = ReplyRequest(template: id, subjectTemplate: template.subject, bodyTemplate: template.body, rule: rule)
+                    actions.reply = ReplyRequest(template: id, subjectTemplate: template.subject, bodyTemplate: template.body, rule: rule, htmlTemplate: template.html)
                 } else {
                     issue(Self.pointer(replyPath, "template"), "unknown template \"\(id)\"; expected one of this file's templates (\(templates.keys.sorted().joined(separator: ", ")))")
                 }

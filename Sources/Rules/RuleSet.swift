@@ -70,6 +70,8 @@ public struct ReplyTemplate: Sendable, Equatable {
     public var id: String
     public var subject: String
     public var body: String
+    /// Optional HTML alternative of `body`.
+    public var html: String? = nil
 }
 
 /// One rule: conditions and what to do when they hold. A class: evaluation passes rules around

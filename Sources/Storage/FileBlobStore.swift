@@ -72,6 +72,20 @@ public struct FileBlobStore: BlobStore {
         return try await offloaded { DurableFiles.exists(path) }
     }
 
+    /// Writes to a temporary file in `root/tmp` while hashing, so a blob of any size costs one
+    /// chunk of memory; `finish` fsyncs it, renames it to its content address and fsyncs the
+    /// directory — the same durability as `put`.
+    public func makeWriter() throws -> any BlobWriter {
+        try FileBlobWriter(store: self)
+    }
+
+    /// The blob's file (open it, map it with `Data(contentsOf:options: .alwaysMapped)`, or hand
+    /// the path to a C library); nil when no blob has this key.
+    public func fileURL(for sha256: String) async throws -> URL? {
+        let path = try path(for: sha256)
+        return DurableFiles.exists(path) ? URL(fileURLWithPath: path) : nil
+    }
+
     /// Deletes files in `root/tmp` older than `age`: writes that a crash interrupted before their
     /// rename. A live write takes milliseconds, so an hour-old temp file has no owner, even with
     /// other processes (an `astralisd ingest`) writing to the same store. Returns how many went.
@@ -91,9 +105,9 @@ public struct FileBlobStore: BlobStore {
 
     // MARK: - Layout
 
-    private var temporaryDirectory: String { root + "/tmp" }
+    var temporaryDirectory: String { root + "/tmp" }
 
-    private func directory(for sha256: String) -> String {
+    func directory(for sha256: String) -> String {
         "\(root)/\(sha256.prefix(2))/\(sha256.dropFirst(2).prefix(2))"
     }
 
@@ -138,7 +152,7 @@ public struct FileBlobStore: BlobStore {
         }
     }
 
-    private func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async {
                 continuation.resume(with: Result { try work() })
@@ -159,7 +173,7 @@ struct Blob: Sendable {
 
     private static let digits = Array("0123456789abcdef".utf8)
 
-    private static func hex(_ digest: SHA256.Digest) -> String {
+    static func hex(_ digest: SHA256.Digest) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(SHA256.byteCount * 2)
         for byte in digest {
@@ -171,6 +185,85 @@ struct Blob: Sendable {
 
     static func isKey(_ text: String) -> Bool {
         text.utf8.count == SHA256.byteCount * 2 && text.utf8.allSatisfy { digits.contains($0) }
+    }
+}
+
+/// One blob streamed into the file store (see ``FileBlobStore/makeWriter()``). A writer that is
+/// dropped without `finish` removes its temporary file.
+final class FileBlobWriter: BlobWriter, @unchecked Sendable {
+    // @unchecked Sendable: BlobWriter's contract is one caller at a time, and `finish` runs its
+    // file work on one Dispatch thread while that caller awaits it, so the state below is never
+    // touched concurrently.
+    private let store: FileBlobStore
+    private let temporary: String
+    /// Open while bytes may still come; -1 once sealed or discarded.
+    private var fd: Int32
+    /// The temporary file exists (not yet renamed into place or removed).
+    private var pending = true
+    private var hasher = SHA256()
+    private(set) var bytesWritten = 0
+
+    init(store: FileBlobStore) throws {
+        self.store = store
+        temporary = store.temporaryDirectory + "/" + UUID().uuidString
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DurableFiles.failure("create", temporary) }
+    }
+
+    deinit {
+        discard()
+    }
+
+    func write(_ chunk: Data) throws {
+        guard fd >= 0 else { throw StoreError.invalid("blob writer used after seal, finish or discard") }
+        hasher.update(data: chunk)
+        try DurableFiles.writeAll(chunk, to: fd, path: temporary)
+        bytesWritten += chunk.count
+    }
+
+    func seal() throws {
+        guard fd >= 0 else { return }
+        defer {
+            close(fd)
+            fd = -1
+        }
+        guard fsync(fd) == 0 else { throw DurableFiles.failure("fsync", temporary) }
+    }
+
+    func finish() async throws -> BlobRef {
+        guard pending else { throw StoreError.invalid("blob writer used after finish or discard") }
+        let ref = BlobRef(sha256: Blob.hex(hasher.finalize()), size: bytesWritten)
+        try await store.offloaded { [self] in
+            do {
+                try seal()
+                let directory = store.directory(for: ref.sha256)
+                let final = directory + "/" + ref.sha256
+                try DurableFiles.makeDirectory(directory)
+                // Already stored (the same message fetched again): the existing file stays. The
+                // directory is still fsynced, as in `put`.
+                if !DurableFiles.exists(final) {
+                    try DurableFiles.moveIntoPlace(temporary, final)
+                    pending = false
+                }
+                try DurableFiles.syncDirectory(directory)
+                discard()
+            } catch {
+                discard()
+                throw error
+            }
+        }
+        return ref
+    }
+
+    func discard() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        if pending {
+            unlink(temporary)
+            pending = false
+        }
     }
 }
 
@@ -208,6 +301,11 @@ private enum DurableFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure("create", path) }
         defer { close(fd) }
+        try writeAll(data, to: fd, path: path)
+        guard fsync(fd) == 0 else { throw failure("fsync", path) }
+    }
+
+    static func writeAll(_ data: Data, to fd: Int32, path: String) throws {
         try data.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -219,7 +317,6 @@ private enum DurableFiles {
                 offset += written
             }
         }
-        guard fsync(fd) == 0 else { throw failure("fsync", path) }
     }
 
     /// Atomically replaces `destination` with `source` (same file system).
@@ -267,7 +364,7 @@ private enum DurableFiles {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    private static func failure(_ action: String, _ path: String) -> StoreError {
+    static func failure(_ action: String, _ path: String) -> StoreError {
         let reason = String(cString: strerror(errno))
         return StoreError.unavailable("blob store: cannot \(action) \(path): \(reason)")
     }

@@ -22,8 +22,66 @@ enum SQLiteSchema {
         migrator.registerMigration("v4-mailboxes") { db in
             try db.execute(sql: v4)
         }
+        migrator.registerMigration("v5-replies") { db in
+            try db.execute(sql: v5Replies)
+        }
+        migrator.registerMigration("v7-admin") { db in
+            try db.execute(sql: v7Admin)
+        }
+        migrator.registerMigration("v8-documents") { db in
+            try db.execute(sql: v8Documents)
+        }
         return migrator
     }
+
+    /// Document extraction results (docs/documents.md): the detected type, text and pages, OCR
+    /// confidence, languages, the thumbnail's blob, classification and fields. `extraction` holds
+    /// the whole outcome as JSON (pages included); the other columns are what is queried or shown.
+    private static let v8Documents = """
+        ALTER TABLE documents ADD COLUMN detected_type TEXT;
+        ALTER TABLE documents ADD COLUMN type_mismatch TEXT;
+        ALTER TABLE documents ADD COLUMN text TEXT;
+        ALTER TABLE documents ADD COLUMN page_count INTEGER;
+        ALTER TABLE documents ADD COLUMN ocr_confidence REAL;
+        ALTER TABLE documents ADD COLUMN languages TEXT;
+        ALTER TABLE documents ADD COLUMN thumbnail_blob TEXT;
+        ALTER TABLE documents ADD COLUMN kind TEXT;
+        ALTER TABLE documents ADD COLUMN fields TEXT;
+        ALTER TABLE documents ADD COLUMN extraction TEXT;
+        ALTER TABLE documents ADD COLUMN extracted_at REAL;
+        """
+
+    /// Admin API tokens (only the SHA-256 of each secret), the audit log and paused sources.
+    private static let v7Admin = """
+        CREATE TABLE admin_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            organization TEXT,
+            sha256 TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL
+        );
+
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            actor TEXT NOT NULL,
+            address TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            organization TEXT,
+            detail TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX audit_log_organization ON audit_log (organization, seq);
+
+        CREATE TABLE source_pauses (
+            source TEXT PRIMARY KEY NOT NULL,
+            paused_at REAL NOT NULL
+        );
+        """
 
     /// One poller per IMAP folder across processes, and the second dedupe lookup for mail:
     /// Message-ID + content hash, recorded in the intake's metadata in the intake's own row.
@@ -35,6 +93,29 @@ enum SQLiteSchema {
         );
         CREATE INDEX intakes_mail_fingerprint ON intakes (organization, json_extract(metadata, '$."mail.fingerprint"'))
             WHERE json_extract(metadata, '$."mail.fingerprint"') IS NOT NULL;
+        """
+
+    /// Automatic replies, one row per (intake, template), written before the message is sent.
+    private static let v5Replies = """
+        CREATE TABLE replies (
+            id TEXT PRIMARY KEY NOT NULL,
+            intake_id TEXT NOT NULL REFERENCES intakes (id),
+            organization TEXT NOT NULL,
+            template TEXT NOT NULL,
+            account TEXT NOT NULL,
+            -- Lower-case addr-spec; the per-recipient rate limit counts by it.
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            reason TEXT,
+            server_reply TEXT,
+            attempts INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            sent_at REAL
+        );
+        CREATE INDEX replies_intake ON replies (intake_id);
+        CREATE INDEX replies_recipient ON replies (recipient, created_at);
         """
 
     private static let v1 = """

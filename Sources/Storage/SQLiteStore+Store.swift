@@ -258,6 +258,12 @@ extension SQLiteStore {
         match("stage", filter.stage)
         match("assignee", filter.assignee)
         match("id", filter.before, "<")
+        if let text = filter.text, !text.isEmpty {
+            // instr on lower(): a plain substring test, no LIKE wildcards to escape.
+            conditions.append("(instr(lower(title), lower(?)) > 0 OR instr(lower(COALESCE(description, '')), lower(?)) > 0)")
+            arguments.append(text)
+            arguments.append(text)
+        }
         arguments.append(filter.limit)
 
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")

@@ -103,4 +103,15 @@ public struct TieredBlobStore: BlobStore {
         if try await small.contains(sha256) { return true }
         return try await large.contains(sha256)
     }
+
+    /// Streamed blobs are large by nature (their size is unknown when writing starts), so they
+    /// always go to the large tier.
+    public func makeWriter() throws -> any BlobWriter {
+        try large.makeWriter()
+    }
+
+    /// Only the large tier keeps files; a blob in the small tier answers nil.
+    public func fileURL(for sha256: String) async throws -> URL? {
+        try await large.fileURL(for: sha256)
+    }
 }

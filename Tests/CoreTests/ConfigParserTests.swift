@@ -57,6 +57,7 @@ struct ConfigParserTests {
         {
           "stat_dir": "./var",
           "listen": {"webhooks": "localhost", "admin": "0.0.0.0:9090"},
+          "admin": {"allow_plaintext": "yes"},
           "workers": {"concurrency": 0, "backoff_base_seconds": "two"},
           "log": {"level": "loud"},
           "organizations": [{
@@ -75,7 +76,8 @@ struct ConfigParserTests {
         let expected = [
             "stat_dir: unknown key",
             "listen.webhooks: expected \"host:port\"",
-            "listen.admin: expected a loopback address",
+            // A non-loopback admin address parses; start-up checks tokens and TLS (AdminListenerPolicy).
+            "admin.allow_plaintext: expected true or false",
             "workers.concurrency: expected an integer in 1...256, got 0",
             "workers.backoff_base_seconds: expected a number",
             "log.level: expected one of trace, debug, info, notice, warning, error, critical, got \"loud\"",

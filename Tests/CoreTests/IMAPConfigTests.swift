@@ -43,6 +43,7 @@ struct IMAPConfigTests {
         #expect(imap.processed == .flag("\\Seen"))
         #expect(imap.credential == .password(.env("PW")))
         #expect(imap.maxMessageBytes == 25 << 20)
+        #expect(imap.streamThresholdBytes == 4 << 20)
         #expect(imap.unhealthyAfter == 900)
     }
 
@@ -52,7 +53,7 @@ struct IMAPConfigTests {
              "username": "u", "xoauth2_token": {"file": "/run/token"}, "folders": ["INBOX", "Invoices"],
              "poll_interval_seconds": 30, "idle": false, "idle_restart_seconds": 600,
              "processed": {"action": "move", "folder": "Done"}, "max_message_bytes": 4096,
-             "unhealthy_after_seconds": 60, "timeout_seconds": 5}
+             "unhealthy_after_seconds": 60, "timeout_seconds": 5, "stream_threshold_bytes": 2048}
             """#)
         let imap = try #require(config.source("mail")?.imap)
         #expect(imap.port == 143 && imap.tls == .starttls && imap.caFile == "/etc/ca.pem")
@@ -61,6 +62,15 @@ struct IMAPConfigTests {
         #expect(imap.pollInterval == 30 && !imap.idle && imap.idleRestart == 600)
         #expect(imap.processed == .move("Done"))
         #expect(imap.maxMessageBytes == 4096 && imap.unhealthyAfter == 60 && imap.timeout == 5)
+        #expect(imap.streamThresholdBytes == 2048)
+    }
+
+    @Test func streamThresholdDefaultAndRange() {
+        let base = #""id": "m", "type": "imap", "host": "h", "username": "u", "password": {"value": "p"}"#
+        #expect(issues(#"{\#(base), "stream_threshold_bytes": 100}"#) == [
+            "organizations[0].sources[0].stream_threshold_bytes: expected an integer in 1024...1073741824, got 100",
+        ])
+        #expect(IMAPSourceSettings(host: "h", port: 993, tls: .implicit, username: "u", credential: .password(.value("p"))).streamThresholdBytes == 4 << 20)
     }
 
     @Test func cleartextNeedsAllowInsecureAndLoopback() {
@@ -77,7 +87,7 @@ struct IMAPConfigTests {
             {"id": "mail", "type": "imap", "host": "h", "username": "u", "tls": "ssl", "folders": [],
              "processed": {"action": "archive"}, "idle": "yes", "colour": 1}
             """#)
-        #expect(found.contains("organizations[0].sources[0].colour: unknown key; expected one of allow_insecure, ca_file, folders, host, id, idle, idle_restart_seconds, max_message_bytes, password, poll_interval_seconds, port, processed, route, timeout_seconds, tls, type, unhealthy_after_seconds, username, xoauth2_token"))
+        #expect(found.contains("organizations[0].sources[0].colour: unknown key; expected one of allow_insecure, ca_file, folders, host, id, idle, idle_restart_seconds, max_message_bytes, password, poll_interval_seconds, port, processed, route, stream_threshold_bytes, timeout_seconds, tls, type, unhealthy_after_seconds, username, xoauth2_token"))
         #expect(found.contains("organizations[0].sources[0].tls: expected one of implicit, starttls, none, got \"ssl\""))
         #expect(found.contains("organizations[0].sources[0].folders: expected at least one folder"))
         #expect(found.contains("organizations[0].sources[0].processed.action: expected one of flag, move, delete, got \"archive\""))

@@ -156,3 +156,67 @@ final class PollerFixture: Sendable {
 func uniqueFolder(_ prefix: String) -> String {
     "\(prefix)-\(UUID().uuidString.prefix(8))"
 }
+
+/// Large messages for the streaming tests, generated (not stored in the repository).
+enum LargeMail {
+    /// Deterministic, incompressible bytes.
+    static func bytes(_ count: Int, seed: UInt64) -> Data {
+        var state = seed | 1
+        var data = Data(count: count)
+        data.withUnsafeMutableBytes { buffer in
+            for index in 0..<buffer.count {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                buffer[index] = UInt8(truncatingIfNeeded: state)
+            }
+        }
+        return data
+    }
+
+    /// A multipart/mixed message with a text body and each attachment base64-encoded.
+    static func message(subject: String, attachments: [(filename: String, type: String, data: Data)]) -> Data {
+        var raw = Data("""
+            From: Scanner <scanner@example.com>\r
+            To: inbox@example.com\r
+            Subject: \(subject)\r
+            Message-ID: <\(UUID().uuidString)@example.com>\r
+            Date: Wed, 25 Nov 2026 10:00:00 +0000\r
+            MIME-Version: 1.0\r
+            Content-Type: multipart/mixed; boundary="=-large-="\r
+            \r
+            --=-large-=\r
+            Content-Type: text/plain; charset=utf-8\r
+            \r
+            The scans are attached.\r
+
+            """.utf8)
+        for attachment in attachments {
+            raw += Data("""
+                --=-large-=\r
+                Content-Type: \(attachment.type); name="\(attachment.filename)"\r
+                Content-Disposition: attachment; filename="\(attachment.filename)"\r
+                Content-Transfer-Encoding: base64\r
+                \r
+
+                """.utf8)
+            raw += Data(attachment.data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed]).utf8)
+            raw += Data("\r\n".utf8)
+        }
+        raw += Data("--=-large-=--\r\n".utf8)
+        return raw
+    }
+
+    /// A plain message of exactly `size` bytes (CRLF lines of at most 80 bytes).
+    static func exactly(_ size: Int, subject: String) -> Data {
+        var raw = testMessage(subject, body: "padding follows")
+        var left = size - raw.count
+        while left > 0 {
+            var length = min(80, left)
+            if left - length == 1 { length -= 1 }
+            raw += Data(repeating: UInt8(ascii: "x"), count: max(0, length - 2)) + Data("\r\n".utf8)
+            left -= max(2, length)
+        }
+        return raw
+    }
+}

@@ -384,6 +384,82 @@ struct IMAPTests {
         await admin.shutdown()
     }
 
+    /// Messages above `stream_threshold_bytes` are fetched alone in `BODY.PEEK[]<offset.length>`
+    /// pieces straight into the blob store and parsed from the file: the raw blob is exactly the
+    /// appended bytes, the attachments are documents with the right hashes, each message is
+    /// acknowledged once, and a small message after them still takes the batched path. One
+    /// message is exactly two pieces long, so its last fetch finds nothing past the end.
+    @Test func largeMessagesStreamIntoTheBlobStore() async throws {
+        let server = try IMAPTestServer.require()
+        let folder = uniqueFolder("stream")
+        let target = folder + "-done"
+        var settings = server.settings(folder: folder, processed: .move(target), pollInterval: 1, idle: false, maxMessageBytes: 64 << 20)
+        settings.streamThresholdBytes = 1 << 20
+        let admin = try await server.client(settings)
+        try await admin.create(folder: folder)
+        try await admin.create(folder: target)
+        let scan = LargeMail.bytes(22 << 20, seed: 7)
+        let note = Data("total: 1,234.00 EUR\n".utf8)
+        let big = LargeMail.message(subject: "scans", attachments: [("scan.pdf", "application/pdf", scan), ("note.txt", "text/plain", note)])
+        let exact = LargeMail.exactly(2 * MailboxPoller.streamChunkBytes, subject: "two pieces")
+        #expect(big.count > 30_000_000)
+        #expect(exact.count == 2 << 20)
+        try await admin.append(big, to: folder)
+        try await admin.append(exact, to: folder)
+        try await admin.append(testMessage("small"), to: folder)
+
+        let fixture = try PollerFixture()
+        defer { fixture.cleanup() }
+        let poller = fixture.poller(settings, folder: folder)
+        let selected = try await admin.select(folder)
+        try await fixture.running(poller) {
+            try await fixture.expectEventually(180) {
+                try await fixture.store.sourceState(poller.stateKey)?.contains("\"lastUID\":3") == true
+            }
+            try await Task.sleep(for: .seconds(2))
+        }
+        #expect(try await fixture.intakeCount() == 3)
+        func intake(_ uid: Int) async throws -> Intake {
+            try #require(try await fixture.store.intake(organization: "demo", dedupeKey: "imap:mail:\(folder):\(selected.uidValidity):\(uid)"))
+        }
+        let first = try await intake(1)
+        #expect(first.metadata["imap.streamed"] == "true")
+        #expect(first.rawBlob == ContentHash.sha256(big))
+        #expect(first.rawSize == big.count)
+        let stored = try await fixture.committer.blobs.get(first.rawBlob)
+        #expect(ContentHash.sha256(stored) == ContentHash.sha256(big))
+        #expect(try await fixture.committer.blobs.fileURL(for: first.rawBlob) != nil)
+        let documents = try await fixture.store.documents(intakeID: first.id).sorted { $0.origin < $1.origin }
+        #expect(documents.map(\.filename) == ["scan.pdf", "note.txt"])
+        #expect(documents.map(\.blob) == [ContentHash.sha256(scan), ContentHash.sha256(note)])
+        #expect(documents.map(\.size) == [scan.count, note.count])
+        #expect(documents.map(\.origin) == ["mime:2", "mime:3"])
+        for document in documents {
+            let bytes = try await fixture.committer.blobs.get(document.blob)
+            #expect(ContentHash.sha256(bytes) == document.blob)
+        }
+        let second = try await intake(2)
+        #expect(second.metadata["imap.streamed"] == "true")
+        #expect(second.rawBlob == ContentHash.sha256(exact))
+        #expect(second.rawSize == exact.count)
+        let third = try await intake(3)
+        #expect(third.metadata["imap.streamed"] == nil)
+        #expect(third.metadata["message_id"]?.hasSuffix("@example.com") == true)
+        // No temporary file left behind by the streamed writes.
+        let temporary = fixture.directory.appendingPathComponent("blobs/tmp").path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary).isEmpty)
+
+        // Acknowledged once each: moved, one copy apiece.
+        _ = try await admin.select(folder)
+        #expect(try await admin.messages(after: 0).isEmpty)
+        _ = try await admin.select(target)
+        #expect(try await admin.messages(after: 0).map(\.size).sorted() == [testMessage("small").count, exact.count, big.count].sorted())
+        _ = try await admin.select("INBOX")
+        try await admin.delete(folder: folder)
+        try await admin.delete(folder: target)
+        await admin.shutdown()
+    }
+
     @Test func secondInstanceWaitsForTheLease() async throws {
         let server = try IMAPTestServer.require()
         let folder = uniqueFolder("lease")

@@ -12,6 +12,7 @@ struct SpoolFixture {
     let store: SQLiteStore
     let blobs: TieredBlobStore
     let watcher: SpoolWatcher
+    let pauses = SourcePauses()
     var spool: String { watcher.settings.path }
 
     init(maxMessageBytes: Int = 1 << 20) throws {
@@ -22,7 +23,7 @@ struct SpoolFixture {
         blobs = TieredBlobStore(small: SQLiteBlobStore(store: store), large: try FileBlobStore(root: directory.appendingPathComponent("blobs").path))
         let committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: 16, logger: logger)
         let settings = SpoolConfig(path: directory.appendingPathComponent("spool").path, pollInterval: 0.05, maxMessageBytes: maxMessageBytes)
-        watcher = SpoolWatcher(source: "drop", organization: "demo", settings: settings, committer: committer, parser: { MessageParser() }, logger: logger)
+        watcher = SpoolWatcher(source: "drop", organization: "demo", settings: settings, committer: committer, parser: { MessageParser() }, logger: logger, pauses: pauses)
         try watcher.prepare()
     }
 
@@ -43,6 +44,20 @@ struct SpoolFixture {
 
 @Suite("Spool folder")
 struct SpoolWatcherTests {
+    @Test("a paused spool source leaves its files in the folder until resumed")
+    func pausedSourceWaits() async throws {
+        let fixture = try SpoolFixture()
+        defer { fixture.cleanup() }
+        try fixture.drop("invoice.eml")
+        fixture.pauses.set("drop", paused: true)
+        #expect(await fixture.watcher.pass() == 0)
+        #expect(fixture.list(fixture.spool).contains("invoice.eml"))
+        #expect(try await fixture.intakeCount() == 0)
+        fixture.pauses.set("drop", paused: false)
+        #expect(await fixture.watcher.pass() == 1)
+        #expect(try await fixture.intakeCount() == 1)
+    }
+
     @Test("a dropped .eml becomes one spool intake with its documents and moves to done as <intake id>-<name>")
     func takesFile() async throws {
         let fixture = try SpoolFixture()
@@ -65,6 +80,35 @@ struct SpoolWatcherTests {
         #expect(fixture.list(fixture.watcher.processingDir).isEmpty)
         #expect(fixture.list(fixture.spool) == [".processing", "done", "failed"])
         #expect(await fixture.watcher.pass() == 0)
+        #expect(try await fixture.intakeCount() == 1)
+    }
+
+    @Test("a file above 4 MiB is streamed into the blob store: same intake key, exact raw blob and documents, dropped twice is one intake")
+    func largeFileIsStreamed() async throws {
+        let fixture = try SpoolFixture(maxMessageBytes: 32 << 20)
+        defer { fixture.cleanup() }
+        let scan = LargeMail.bytes(5 << 20, seed: 3)
+        let raw = LargeMail.message(subject: "spool scan", attachments: [("scan.pdf", "application/pdf", scan)])
+        #expect(raw.count > MailIntake.streamThresholdBytes)
+        try fixture.drop("scan.eml", raw)
+        #expect(await fixture.watcher.pass() == 1)
+
+        let parsed = try MessageParser().parse(raw)
+        let key = MailIntake.dedupeKey(source: "drop", messageID: parsed.message.messageID, raw: raw)
+        let intake = try #require(try await fixture.store.intake(organization: "demo", dedupeKey: key))
+        #expect(intake.rawBlob == ContentHash.sha256(raw))
+        #expect(intake.rawSize == raw.count)
+        #expect(try await fixture.blobs.fileURL(for: intake.rawBlob) != nil)
+        #expect(intake.metadata["message_id"] == parsed.message.messageID)
+        let documents = try await fixture.store.documents(intakeID: intake.id)
+        #expect(documents.map(\.filename) == ["scan.pdf"])
+        #expect(documents.map(\.blob) == [ContentHash.sha256(scan)])
+        #expect(try await fixture.blobs.get(documents[0].blob) == scan)
+        #expect(fixture.list(fixture.watcher.settings.doneDir) == ["\(intake.id)-scan.eml"])
+        #expect(fixture.list(fixture.directory.appendingPathComponent("blobs/tmp").path).isEmpty)
+
+        try fixture.drop("again.eml", raw)
+        #expect(await fixture.watcher.pass() == 1)
         #expect(try await fixture.intakeCount() == 1)
     }
 

@@ -38,7 +38,7 @@ struct RuleLoaderTests {
         BrokenRules(name: "unknown organization", document: #"{"version": 1, "rules": [{"id": "a", "organization": "acme", "then": \#(route)}]}"#, expected: [#"#/rules/0/organization: expected one of the configured organizations (demo), got "acme""#]),
         BrokenRules(name: "two destinations", document: #"{"version": 1, "rules": [{"id": "a", "then": {"route": {"pipeline": "support"}, "ignore": true}}]}"#, expected: ["#/rules/0/then: expected at most one of route, ask_ai and ignore, got route and ignore"]),
         BrokenRules(name: "no action", document: #"{"version": 1, "rules": [{"id": "a", "then": {}}]}"#, expected: ["#/rules/0/then: expected at least one action (route, ask_ai, ignore, reply, schedule, forward, mailbox)"]),
-        BrokenRules(name: "unknown field", document: #"{"version": 1, "rules": [{"id": "a", "when": {"field": "sender", "op": "equals", "value": "x"}, "then": \#(route)}]}"#, expected: [#"#/rules/0/when/field: unknown field "sender"; expected one of source, source_kind, organization, subject, body, from, from.domain, from.name, to, to.domain, to.name, cc, cc.domain, cc.name, reply_to, reply_to.domain, reply_to.name, header.<Name>, attachment.filename, attachment.type, attachment.count, document.kind, document.filename, document.type, document.text, document.count, document.fields.<path>, payload.<path>, received_at, message.date, time.hour, time.of_day, time.weekday"#]),
+        BrokenRules(name: "unknown field", document: #"{"version": 1, "rules": [{"id": "a", "when": {"field": "sender", "op": "equals", "value": "x"}, "then": \#(route)}]}"#, expected: [#"#/rules/0/when/field: unknown field "sender"; expected one of source, source_kind, organization, subject, body, from, from.domain, from.name, to, to.domain, to.name, cc, cc.domain, cc.name, reply_to, reply_to.domain, reply_to.name, header.<Name>, attachment.filename, attachment.type, attachment.count, document.kind, document.filename, document.type, document.text, document.count, document.fields.<path>, invoice.<path>, payload.<path>, received_at, message.date, time.hour, time.of_day, time.weekday"#]),
         BrokenRules(name: "unknown operator", document: #"{"version": 1, "rules": [{"id": "a", "when": {"all": [{"field": "subject", "op": "like", "value": "x"}]}, "then": \#(route)}]}"#, expected: [#"#/rules/0/when/all/0/op: unknown operator "like"; expected one of equals, not_equals, lt, lte, gt, gte, in, contains, starts_with, ends_with, matches, exists"#]),
         BrokenRules(name: "bad regular expression", document: #"{"version": 1, "rules": [{"id": "a", "when": {"any": [{"field": "subject", "op": "exists"}, {"not": {"field": "subject", "op": "matches", "value": "(unclosed"}}]}, "then": \#(route)}]}"#, expected: [#"#/rules/0/when/any/1/not/value: expected a valid regular expression (ICU syntax), got "(unclosed""#]),
         BrokenRules(name: "comparison without a number", document: #"{"version": 1, "rules": [{"id": "a", "when": {"field": "document.fields.total", "op": "gt", "value": "lots"}, "then": \#(route)}]}"#, expected: [#"#/rules/0/when/value: expected a number or an ISO 8601 date/time ("2026-01-31" or "2026-01-31T09:00:00Z"), got "lots""#]),
@@ -112,5 +112,13 @@ struct RuleLoaderTests {
         let rules = try RuleLoader.parse(Data(fixed.utf8), file: "r.json", context: context)
         #expect(rules.ruleIDs(organization: "demo") == ["a"])
         #expect(rules.ruleIDs(organization: "acme") == ["b"])
+    }
+
+    @Test func replyTemplatesTakeAnOptionalHTMLBody() throws {
+        let rules = try Fixture.rules(list: "[]", extra: #""templates": {"ack": {"subject": "Re: {{subject}}", "body": "Thanks", "html": "<p>Thanks for <b>{{subject}}</b></p>"}, "plain": {"subject": "s", "body": "b"}}"#)
+        #expect(rules.templates["ack"]?.html == "<p>Thanks for <b>{{subject}}</b></p>")
+        #expect(rules.templates["plain"]?.html == nil)
+        let issues = Fixture.issues(#"{"version": 1, "templates": {"ack": {"subject": "s", "body": "b", "html": "{{#open"}}, "rules": []}"#)
+        #expect(issues.map(\.description).contains { $0.hasPrefix("rules.json#/templates/ack/html:") }, "\(issues)")
     }
 }

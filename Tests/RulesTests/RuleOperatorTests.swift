@@ -74,6 +74,8 @@ struct RuleOperatorTests {
         OperatorCase(#"{"field": "document.fields.total", "op": "gt", "value": 1000}"#, true),
         OperatorCase(#"{"field": "document.fields.total", "op": "gt", "value": 5000}"#, false),
         OperatorCase(#"{"field": "document.fields.total", "op": "lt", "value": 1250}"#, false),
+        OperatorCase(#"{"field": "invoice.total", "op": "gt", "value": 1000}"#, true),
+        OperatorCase(#"{"field": "invoice.total", "op": "gt", "value": 5000}"#, false),
         OperatorCase(#"{"field": "document.fields.total", "op": "lte", "value": 1250}"#, true),
         OperatorCase(#"{"field": "document.fields.currency", "op": "equals", "value": "eur"}"#, true),
         OperatorCase(#"{"field": "document.fields.due_date", "op": "lt", "value": "2026-12-01"}"#, true),

@@ -123,3 +123,95 @@ struct FileBlobStoreHousekeepingTests {
         }
     }
 }
+
+@Suite("Streamed blob writes")
+struct BlobWriterTests {
+    /// Deterministic bytes that do not repeat in short cycles.
+    static func bytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> Data {
+        var state = seed
+        var data = Data(count: count)
+        data.withUnsafeMutableBytes { buffer in
+            for index in 0..<buffer.count {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                buffer[index] = UInt8(truncatingIfNeeded: state)
+            }
+        }
+        return data
+    }
+
+    @Test func piecesLandUnderTheSameAddressAsPut() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            let data = Self.bytes(3_000_001)
+            let writer = try blobs.makeWriter()
+            var offset = 0
+            for size in [1, 65_536, 1 << 20, 0, 7] {
+                try writer.write(data.subdata(in: offset..<offset + size))
+                offset += size
+            }
+            try writer.write(data.subdata(in: offset..<data.count))
+            #expect(writer.bytesWritten == data.count)
+            let ref = try await writer.finish()
+            #expect(ref == blobs.reference(for: data))
+            #expect(try await blobs.get(ref.sha256) == data)
+            let url = try #require(try await blobs.fileURL(for: ref.sha256))
+            #expect(try Data(contentsOf: url, options: .alwaysMapped) == data)
+            // Nothing left in tmp; writing the same bytes again keeps the one file.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").isEmpty)
+            let again = try blobs.makeWriter()
+            try again.write(data)
+            try again.seal()
+            #expect(try await again.finish() == ref)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").isEmpty)
+            await #expect(throws: StoreError.self) { try await again.finish() }
+        }
+    }
+
+    @Test func discardedOrDroppedWritersLeaveNothing() async throws {
+        try await withTemporaryDirectory { root in
+            let blobs = try FileBlobStore(root: root)
+            let writer = try blobs.makeWriter()
+            try writer.write(Data("partial".utf8))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").count == 1)
+            writer.discard()
+            #expect(throws: StoreError.self) { try writer.write(Data("more".utf8)) }
+            do {
+                let dropped = try blobs.makeWriter()
+                try dropped.write(Data("never finished".utf8))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").isEmpty)
+            #expect(try await blobs.fileURL(for: blobs.reference(for: Data("partial".utf8)).sha256) == nil)
+        }
+    }
+
+    @Test func tieredStoreStreamsToTheFileTier() async throws {
+        try await withTemporaryDirectory { path in
+            let store = try SQLiteStore(path: path + "/db.sqlite", logger: .quiet)
+            let files = try FileBlobStore(root: path + "/blobs")
+            let tiered = TieredBlobStore(small: SQLiteBlobStore(store: store), large: files)
+            // Even a small streamed blob goes to files: its size is unknown when writing starts.
+            let writer = try tiered.makeWriter()
+            try writer.write(Data("tiny".utf8))
+            let ref = try await writer.finish()
+            #expect(try await files.contains(ref.sha256))
+            #expect(try await tiered.get(ref.sha256) == Data("tiny".utf8))
+            #expect(try await tiered.fileURL(for: ref.sha256) != nil)
+            // A blob in the small tier has no file.
+            let small = try await tiered.put(Data("inline".utf8))
+            #expect(try await tiered.fileURL(for: small.sha256) == nil)
+        }
+    }
+
+    @Test func storesWithoutFilesCollectThePieces() async throws {
+        try await withTemporaryDirectory { path in
+            let inline = SQLiteBlobStore(store: try SQLiteStore(path: path + "/db.sqlite", logger: .quiet))
+            let writer = try inline.makeWriter()
+            try writer.write(Data("ab".utf8))
+            try writer.write(Data("c".utf8))
+            let ref = try await writer.finish()
+            #expect(try await inline.get(ref.sha256) == Data("abc".utf8))
+        }
+    }
+}

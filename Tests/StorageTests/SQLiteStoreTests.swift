@@ -28,6 +28,7 @@ struct SQLiteStoreContractTests {
     @Test func intakeDuplicateAfterRestart() async throws { try await contract.intakeDuplicateAfterRestart() }
     @Test func duplicatesInsideOneBatch() async throws { try await contract.duplicatesInsideOneBatch() }
     @Test func processJobIsQueuedWithTheIntake() async throws { try await contract.processJobIsQueuedWithTheIntake() }
+    @Test func documentOutcomes() async throws { try await contract.documentOutcomes() }
     @Test func recordIntakesRejectsMismatchedJobs() async throws { try await contract.recordIntakesRejectsMismatchedJobs() }
     @Test func intakeStatusUpdates() async throws { try await contract.intakeStatusUpdates() }
     @Test func commitDecisionIsIdempotent() async throws { try await contract.commitDecisionIsIdempotent() }
@@ -41,6 +42,7 @@ struct SQLiteStoreContractTests {
     @Test func itemsFilterAndPage() async throws { try await contract.itemsFilterAndPage() }
     @Test func syncPipelinesUpsertsAndReplacesStages() async throws { try await contract.syncPipelinesUpsertsAndReplacesStages() }
     @Test func countsAndPing() async throws { try await contract.countsAndPing() }
+    @Test func repliesRecordOnceAndChangeState() async throws { try await contract.repliesRecordOnceAndChangeState() }
 
     @Test func leaseGivesAJobOnce() async throws { try await contract.leaseGivesAJobOnce() }
     @Test func leaseHonoursLimitAndOrder() async throws { try await contract.leaseHonoursLimitAndOrder() }
@@ -57,6 +59,8 @@ struct SQLiteStoreContractTests {
     @Test func staleOwnerCannotClobberTheNewLease() async throws { try await contract.staleOwnerCannotClobberTheNewLease() }
     @Test func statsCountByKindAndState() async throws { try await contract.statsCountByKindAndState() }
     @Test func enqueueIsIdempotentPerJobID() async throws { try await contract.enqueueIsIdempotentPerJobID() }
+    @Test func adminTokensAndAudit() async throws { try await contract.adminTokensAndAudit() }
+    @Test func adminPausesItemsAndDeadJobs() async throws { try await contract.adminPausesItemsAndDeadJobs() }
 }
 
 /// What only the SQLite backend has: file settings, jitter injection, source state, schema versions.

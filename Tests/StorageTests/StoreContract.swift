@@ -26,6 +26,55 @@ struct StoreContract: Sendable {
         try await withBackend(retry, body)
     }
 
+    // MARK: - Replies
+
+    func repliesRecordOnceAndChangeState() async throws {
+        try await run { h in
+            let replies = try #require(h.store as? any ReplyStore, "the backend implements ReplyStore")
+            let intake = try await Sample.record("mail-1", in: h)
+            let now = h.clock.now()
+            let record = ReplyRecord(
+                id: ReplyRecord.key(intakeID: intake.id, template: "ack"), intakeID: intake.id, organization: "acme", template: "ack",
+                account: "support", recipient: "Ada@Customer.example", messageID: "re-1@acme.example", state: .deferred,
+                createdAt: now, updatedAt: now)
+            let inserted = try await replies.insertReply(record)
+            #expect(inserted)
+            let again = try await replies.insertReply(record)
+            #expect(again == false, "one record per intake and template")
+            var stored = try #require(try await replies.reply(id: record.id))
+            #expect(stored.recipient == "ada@customer.example")
+            #expect(stored.state == .deferred)
+
+            // Compare-and-set: only from the expected states.
+            #expect(try await replies.updateReply(id: record.id, from: [.sent], ReplyTransition(to: .failed)) == nil)
+            stored = try #require(try await replies.updateReply(id: record.id, from: [.deferred], ReplyTransition(to: .sending, countsAttempt: true)))
+            #expect(stored.state == .sending)
+            #expect(stored.attempts == 1)
+            #expect(try await replies.updateReply(id: record.id, from: [.deferred], ReplyTransition(to: .sending, countsAttempt: true)) == nil)
+            h.clock.advance(by: 5)
+            stored = try #require(try await replies.updateReply(id: record.id, from: [.sending], ReplyTransition(to: .sent, serverReply: "250 2.0.0 OK")))
+            #expect(stored.state == .sent)
+            #expect(stored.serverReply == "250 2.0.0 OK")
+            #expect(stored.sentAt == h.clock.now())
+            #expect(stored.attempts == 1)
+
+            // The rate limit counts sent / sending / unconfirmed replies per recipient since a time.
+            #expect(try await replies.countReplies(recipient: "ADA@customer.example", since: now) == 1)
+            #expect(try await replies.countReplies(recipient: "ada@customer.example", since: now.addingTimeInterval(1)) == 0)
+            let other = try await Sample.record("mail-2", in: h)
+            var suppressed = record
+            suppressed.id = ReplyRecord.key(intakeID: other.id, template: "ack")
+            suppressed.intakeID = other.id
+            suppressed.messageID = "re-2@acme.example"
+            suppressed.state = .suppressed
+            suppressed.reason = "List-Id"
+            let insertedSuppressed = try await replies.insertReply(suppressed)
+            #expect(insertedSuppressed)
+            #expect(try await replies.countReplies(recipient: "ada@customer.example", since: now) == 1)
+            #expect(try await replies.replies(intakeID: other.id).map(\.reason) == ["List-Id"])
+        }
+    }
+
     // MARK: - Intakes
 
     func intakeCreateAndDuplicate() async throws {
@@ -79,6 +128,43 @@ struct StoreContract: Sendable {
             #expect(try await h.store.job(id: jobs[1].id) == nil)
             #expect(try await h.store.job(id: jobs[2].id) != nil)
             #expect(try await h.store.stats().total(.ready) == 2)
+        }
+    }
+
+    /// Documents: pending → processing → an outcome; finished documents are not started again;
+    /// outcomes (text, pages, thumbnail blob, fields) come back as stored, also after a reopen.
+    func documentOutcomes() async throws {
+        try await run { h in
+            let docs = try #require(h.store as? any DocumentStore, "the backend must implement DocumentStore")
+            let intake = Sample.intake("doc-outcomes", at: h.clock.now())
+            let documents = ["a.pdf", "b.bin"].enumerated().map { index, name in
+                Document(
+                    id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/pdf",
+                    size: 10, blob: String(repeating: "\(index)", count: 64), origin: "file\(index)", createdAt: h.clock.now())
+            }
+            _ = try await h.store.recordIntakes([NewIntake(intake: intake, documents: documents)], processJobs: [Sample.processJob(intake)])
+            #expect(try await docs.markDocumentProcessing(id: documents[0].id))
+            #expect(try await docs.markDocumentProcessing(id: documents[0].id), "a retried job may start a processing document again")
+            #expect(try await h.store.documents(intakeID: intake.id).map(\.status) == [.processing, .pending])
+            let extraction = DocumentExtraction(
+                detectedType: "pdf", pageCount: 2,
+                pages: [PageExtraction(number: 1, source: .layer, characters: 40), PageExtraction(number: 2, source: .ocr, characters: 12, confidence: 88)],
+                text: "Invoice 17\u{0C}Total 12.00", ocrConfidence: 88, languages: ["eng"])
+            let completed = DocumentOutcome(
+                status: .completed, detectedType: "pdf", extraction: extraction, thumbnailBlob: String(repeating: "f", count: 64),
+                kind: "invoice", fields: .object(["total": .number(12)]))
+            try await docs.recordDocumentOutcome(id: documents[0].id, completed)
+            let refused = DocumentOutcome(status: .unsupported, reason: "elf files are not extracted", detectedType: "elf", typeMismatch: "named .bin")
+            try await docs.recordDocumentOutcome(id: documents[1].id, refused)
+            #expect(try await docs.markDocumentProcessing(id: documents[0].id) == false)
+            #expect(try await docs.markDocumentProcessing(id: documents[1].id) == false)
+            let stored = try await h.store.documents(intakeID: intake.id)
+            #expect(stored.map(\.status) == [.completed, .unsupported])
+            #expect(stored[1].statusReason == "elf files are not extracted")
+            let outcomes = try await docs.documentOutcomes(intakeID: intake.id)
+            #expect(outcomes == [documents[0].id: completed, documents[1].id: refused])
+            let reopened = try #require(try await h.reopen() as? any DocumentStore)
+            #expect(try await reopened.documentOutcomes(intakeID: intake.id)[documents[0].id]?.extraction?.text == "Invoice 17\u{0C}Total 12.00")
         }
     }
 
@@ -751,6 +837,82 @@ struct StoreContract: Sendable {
 }
 
 // MARK: - Sample data
+
+// MARK: - Admin store (v7-admin): tokens, audit, pauses, item updates, dead-job discard
+
+extension StoreContract {
+    private func admin(_ h: StoreHarness) throws -> any AdminStore {
+        try #require(h.store as? any AdminStore, "the backend must implement AdminStore")
+    }
+
+    func adminTokensAndAudit() async throws {
+        try await run { h in
+            let store = try admin(h)
+            let now = h.clock.now()
+            let token = AdminToken(id: "tok_1", name: "ops", role: .operator, organization: "acme", sha256: String(repeating: "a", count: 64), createdAt: now, expiresAt: now.addingTimeInterval(60))
+            let audit = AuditEntry(id: "aud_1", actor: "cli", address: "local", action: "token.created", target: "tok_1", organization: "acme", detail: .object(["role": .string("operator")]), at: now)
+            try await store.createToken(token, audit: audit)
+            #expect(try await store.token(sha256: token.sha256) == token)
+            #expect(try await store.token(sha256: String(repeating: "b", count: 64)) == nil)
+            #expect(try await store.tokens() == [token])
+            #expect(try await store.revokeToken(id: "tok_1", at: now.addingTimeInterval(5), audit: nil))
+            #expect(try await store.revokeToken(id: "tok_1", at: now.addingTimeInterval(9), audit: nil))
+            #expect(try await store.token(sha256: token.sha256)?.revokedAt == now.addingTimeInterval(5))
+            #expect(try await store.revokeToken(id: "tok_missing", at: now, audit: nil) == false)
+            await expectStoreError(.conflict) { try await store.createToken(token, audit: nil) }
+
+            try await store.appendAudit(AuditEntry(id: "aud_2", actor: "tok_1", address: "127.0.0.1", action: "x", target: "y", organization: "globex", detail: .object([:]), at: now))
+            try await store.appendAudit(AuditEntry(id: "aud_3", actor: "tok_1", address: "127.0.0.1", action: "z", target: "y", organization: nil, detail: .object([:]), at: now))
+            #expect(try await store.audit(organization: nil, limit: 10, before: nil).map(\.id) == ["aud_3", "aud_2", "aud_1"])
+            #expect(try await store.audit(organization: "acme", limit: 10, before: nil).map(\.id) == ["aud_1"])
+            #expect(try await store.audit(organization: nil, limit: 1, before: "aud_3").map(\.id) == ["aud_2"])
+            #expect(try await store.audit(organization: nil, limit: 10, before: nil).first?.detail == .object([:]))
+        }
+    }
+
+    func adminPausesItemsAndDeadJobs() async throws {
+        try await run { h in
+            let store = try admin(h)
+            try await store.setSourcePaused("form", paused: true, audit: nil)
+            try await store.setSourcePaused("form", paused: true, audit: nil)
+            #expect(try await store.pausedSources() == ["form"])
+            try await store.setSourcePaused("form", paused: false, audit: nil)
+            #expect(try await store.pausedSources().isEmpty)
+
+            try await h.store.syncPipelines(Sample.pipelines)
+            let item = try await Sample.makeItem("u1", in: h)
+            let updated = try await store.updateItem(id: item.id, stage: "won", assignee: "zoe", actor: "tok_1", audit: nil)
+            #expect(updated.stage == "won" && updated.assignee == "zoe")
+            let unassigned = try await store.updateItem(id: item.id, stage: nil, assignee: "", actor: "tok_1", audit: nil)
+            #expect(unassigned.assignee == nil && unassigned.stage == "won")
+            #expect(try await h.store.activity(itemID: item.id).map(\.action) == ["item.created", "item.moved", "item.assigned", "item.assigned"])
+            await expectStoreError(.invalid) { try await store.updateItem(id: item.id, stage: "open", assignee: nil, actor: "x", audit: nil) }
+            await expectStoreError(.notFound) { try await store.updateItem(id: "it_missing", stage: "won", assignee: nil, actor: "x", audit: nil) }
+            #expect(try await h.store.items(ItemFilter(text: "NO TITLE")).isEmpty)
+            #expect(try await h.store.items(ItemFilter(text: item.title.uppercased())).map(\.id) == [item.id])
+
+            try await h.store.enqueue([NewJob(id: "job_dead", kind: "test", payload: .object(["intake": .string(item.intakeID)]), maxAttempts: 1)])
+            await expectStoreError(.conflict) { try await store.discardJob(id: "job_dead", audit: nil) }
+            for job in try await h.store.lease(owner: "w", limit: 10, leaseDuration: 30) where job.id == "job_dead" {
+                try await h.store.fail(jobID: job.id, owner: "w", error: "boom", permanent: true)
+            }
+            #expect(try await store.jobOrganization(id: "job_dead") == "acme")
+            #expect(try await store.deadJobs(organization: "acme", limit: 10).map(\.id) == ["job_dead"])
+            #expect(try await store.deadJobs(organization: "globex", limit: 10).isEmpty)
+            #expect(try await store.jobCounts(organization: "acme")["test"]?["dead"] == 1)
+            #expect(try await store.jobCounts(organization: "globex")["test"] == nil)
+            try await store.retryJob(id: "job_dead", audit: nil)
+            #expect(try await h.store.job(id: "job_dead")?.state == .ready)
+            for job in try await h.store.lease(owner: "w", limit: 10, leaseDuration: 30) where job.id == "job_dead" {
+                try await h.store.fail(jobID: job.id, owner: "w", error: "boom", permanent: true)
+            }
+            try await store.discardJob(id: "job_dead", audit: AuditEntry(actor: "tok_1", address: "127.0.0.1", action: "job.discarded", target: "job_dead", organization: "acme", detail: .object([:]), at: h.clock.now()))
+            #expect(try await h.store.job(id: "job_dead") == nil)
+            #expect(try await store.audit(organization: "acme", limit: 10, before: nil).map(\.action) == ["job.discarded"])
+            await expectStoreError(.notFound) { try await store.discardJob(id: "job_dead", audit: nil) }
+        }
+    }
+}
 
 enum Sample {
     static let pipelines = [

@@ -127,6 +127,12 @@ public final class IMAPClient: @unchecked Sendable {
         try await withSession("UID FETCH") { try $0.bodies(uids: uids) }
     }
 
+    /// One message fetched in `BODY.PEEK[]<offset.length>` pieces straight into `writer` (see
+    /// ``IMAPSession``); the caller finishes or discards the writer.
+    public func stream(uid: UInt32, chunkSize: Int, limit: Int, into writer: any BlobWriter) async throws -> StreamedFetch {
+        try await withSession("UID FETCH") { try $0.stream(uid: uid, chunkSize: chunkSize, limit: limit, into: writer) }
+    }
+
     public func addFlag(uid: UInt32, _ flag: String) async throws {
         try await withSession("UID STORE") { try $0.addFlag(uids: [uid], flag) }
     }
@@ -181,6 +187,16 @@ public final class IMAPClient: @unchecked Sendable {
     public func idleDone() async throws {
         try await withSession("DONE") { try $0.idleDone() }
     }
+}
+
+/// How a streamed fetch ended.
+public enum StreamedFetch: Sendable, Equatable {
+    /// Every byte was written; `bytes` is the message's real size.
+    case complete(bytes: Int)
+    /// The message is no longer in the folder.
+    case gone
+    /// More than the limit arrived; the rest was not fetched.
+    case tooLarge(bytes: Int)
 }
 
 /// A message's UID and RFC822.SIZE.

@@ -221,6 +221,32 @@ final class IMAPSession {
         }
     }
 
+    /// One message by `BODY.PEEK[]<offset.length>` pieces of `chunkSize` bytes, each handed to
+    /// `writer` as it arrives, so the message is never whole in memory. The message ends at the
+    /// first short piece — not at the RFC822.SIZE the server reported, which servers get wrong
+    /// (CRLF conversion, a message rewritten meanwhile). Stops early with `.tooLarge` once more
+    /// than `limit` bytes arrived.
+    func stream(uid: UInt32, chunkSize: Int, limit: Int, into writer: any BlobWriter) throws -> StreamedFetch {
+        let chunk = UInt32(clamping: max(1, chunkSize))
+        var offset = 0
+        while true {
+            var body: UnsafeMutablePointer<CChar>?
+            var length = 0
+            var found: Int32 = 0
+            let code = cetpan_fetch_partial(handle, uid, UInt32(clamping: offset), chunk, &body, &length, &found)
+            defer { free(body) }
+            try check(code, "UID FETCH (BODY.PEEK[]<\(offset).\(chunk)>)")
+            // Expunged before or while it was read: whatever arrived is not the message.
+            guard found != 0 else { return .gone }
+            if let body, length > 0 {
+                try writer.write(Data(bytes: body, count: length))
+            }
+            offset += length
+            if length < Int(chunk) { return .complete(bytes: offset) }
+            if offset > limit { return .tooLarge(bytes: offset) }
+        }
+    }
+
     func append(_ message: Data, to folder: String) throws {
         let result = message.withUnsafeBytes { raw -> Int32 in
             cetpan_append(handle, MailboxName.encode(folder), raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)

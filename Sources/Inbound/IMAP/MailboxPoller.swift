@@ -13,6 +13,10 @@ public import ServiceLifecycle
 /// advanced in the store. A crash or error between any two steps repeats the later steps on the
 /// next sync and the intake dedupes, so the item exists once and the action is applied.
 ///
+/// A message above `stream_threshold_bytes` is taken alone by the same steps, but fetched in
+/// `BODY.PEEK[]<offset.length>` pieces straight into a blob and parsed from that file, so it is
+/// never whole in memory (`takeStreamed`).
+///
 /// When the folder's UIDVALIDITY changes every message is new by UID; each one is first looked up
 /// by its Message-ID + content hash (``MailFingerprint``), so mail seen before is acknowledged
 /// but not ingested again.
@@ -35,14 +39,17 @@ public struct MailboxPoller: Service {
     let backoff: RetryPolicy
     let leaseDuration: TimeInterval
     let parser: MessageParser
+    /// Operator pauses: a paused source fetches nothing at its syncs (the connection stays up).
+    let pauses: SourcePauses
 
     public init(
         source: SourceConfig, settings: IMAPSourceSettings, folder: String, store: any MailboxStore, committer: IntakeCommitter,
         health: MailboxHealth, observer: MailboxObserver = MailboxObserver(), owner: String,
         secret: @escaping @Sendable () throws -> String, logger: Logger,
         backoff: RetryPolicy = RetryPolicy(baseDelay: 1, maxDelay: 300, maxAttempts: .max, jitter: 0.5),
-        leaseDuration: TimeInterval = 60, parser: MessageParser = MessageParser()
+        leaseDuration: TimeInterval = 60, parser: MessageParser = MessageParser(), pauses: SourcePauses = SourcePauses()
     ) {
+        self.pauses = pauses
         self.source = source
         self.settings = settings
         self.folder = folder
@@ -183,6 +190,11 @@ public struct MailboxPoller: Service {
 
     /// One pass: SELECT, then every message above the stored high-water UID, oldest first.
     private func sync(_ client: IMAPClient, lease: inout Date) async throws {
+        if pauses.isPaused(source.id) {
+            // Counted as a sync so a deliberate pause does not fail readiness.
+            health.update(source: source.id, folder: folder) { $0.state = "paused"; $0.lastSync = Date() }
+            return
+        }
         let selected = try await client.select(folder)
         var progress = try await loadProgress()
         if let known = progress, known.uidValidity != selected.uidValidity {
@@ -201,24 +213,23 @@ public struct MailboxPoller: Service {
             let message = messages[next]
             if message.size > settings.maxMessageBytes {
                 let reason = "message is \(message.size) bytes, above max_message_bytes \(settings.maxMessageBytes); left on the server unprocessed"
-                logger.warning("Mailbox message skipped", metadata: [
-                    "imap.uid": "\(message.uid)", "imap.size": "\(message.size)", "imap.skip_reason": "too_large",
-                ])
-                state.skipped.append(MailboxProgress.Skip(uid: message.uid, size: message.size, reason: reason, at: Date()))
-                state.skipped = Array(state.skipped.suffix(MailboxProgress.skippedLimit))
-                state.lastUID = message.uid
-                try await save(state)
-                health.update(source: source.id, folder: folder) { $0.skipped += 1 }
-                observer.message(source.id, folder, "skipped_too_large")
+                try await skip(message, size: message.size, reason: reason, state: &state)
                 next += 1
                 continue
             }
-            // A batch: consecutive messages that are not skipped, bounded in count and bytes.
+            if message.size > settings.streamThresholdBytes {
+                try await takeStreamed(message, client: client, uidValidity: selected.uidValidity, state: &state)
+                state.lastUID = message.uid
+                try await save(state)
+                next += 1
+                continue
+            }
+            // A batch: consecutive messages that are not skipped or streamed, bounded in count and bytes.
             var batch: [MessageSize] = []
             var bytes = 0
             while next < messages.endIndex, batch.count < Self.batchMessages {
                 let candidate = messages[next]
-                guard candidate.size <= settings.maxMessageBytes else { break }
+                guard candidate.size <= settings.maxMessageBytes, candidate.size <= settings.streamThresholdBytes else { break }
                 if !batch.isEmpty && bytes + candidate.size > Self.batchBytes { break }
                 batch.append(candidate)
                 bytes += candidate.size
@@ -293,6 +304,78 @@ public struct MailboxPoller: Service {
         try await client.apply(settings.processed, uids: batch.map(\.uid).filter { bodies[$0] != nil })
         CrashPoint.reached(CrashPoint.afterIMAPAction)
         for outcome in outcomes { observer.message(source.id, folder, outcome) }
+    }
+
+    /// Records a message left on the server unprocessed (too large) and moves past it.
+    private func skip(_ message: MessageSize, size: Int, reason: String, state: inout MailboxProgress) async throws {
+        logger.warning("Mailbox message skipped", metadata: [
+            "imap.uid": "\(message.uid)", "imap.size": "\(size)", "imap.skip_reason": "too_large",
+        ])
+        state.skipped.append(MailboxProgress.Skip(uid: message.uid, size: size, reason: reason, at: Date()))
+        state.skipped = Array(state.skipped.suffix(MailboxProgress.skippedLimit))
+        state.lastUID = message.uid
+        try await save(state)
+        health.update(source: source.id, folder: folder) { $0.skipped += 1 }
+        observer.message(source.id, folder, "skipped_too_large")
+    }
+
+    /// Pieces of a streamed message: one `UID FETCH BODY.PEEK[]<offset.length>` each.
+    public static let streamChunkBytes = 1 << 20
+
+    /// One message above `stream_threshold_bytes`, alone: fetched in pieces straight into a blob
+    /// (made durable before anything else happens), parsed from that file with its attachments
+    /// streamed into blobs one at a time, committed, acknowledged — the same steps and dedupe
+    /// keys as a batch, without the message ever being in memory.
+    private func takeStreamed(_ message: MessageSize, client: IMAPClient, uidValidity: UInt32, state: inout MailboxProgress) async throws {
+        let blobs = committer.blobs
+        let writer = try blobs.makeWriter()
+        let fetched: StreamedFetch
+        do {
+            fetched = try await client.stream(uid: message.uid, chunkSize: Self.streamChunkBytes, limit: settings.maxMessageBytes, into: writer)
+        } catch {
+            writer.discard()
+            throw error
+        }
+        let raw: BlobRef
+        switch fetched {
+        case .gone:
+            writer.discard()
+            return
+        case .tooLarge(let bytes):
+            writer.discard()
+            let reason = "message is more than \(settings.maxMessageBytes) bytes (max_message_bytes; \(bytes) read, the server reported \(message.size)); left on the server unprocessed"
+            try await skip(message, size: bytes, reason: reason, state: &state)
+            return
+        case .complete(let bytes):
+            if bytes != message.size {
+                logger.notice("Mailbox message size differs from the server's RFC822.SIZE", metadata: [
+                    "imap.uid": "\(message.uid)", "imap.size": "\(message.size)", "imap.size_read": "\(bytes)",
+                ])
+            }
+            raw = try await writer.finish()
+            logger.info("Mailbox message streamed to the blob store", metadata: ["imap.uid": "\(message.uid)", "imap.size": "\(bytes)"])
+        }
+        // The raw bytes are durable; nothing is committed yet.
+        CrashPoint.reached(CrashPoint.afterIMAPFetch)
+        let dedupeKey = Self.dedupeKey(source: source.id, folder: folder, uidValidity: uidValidity, uid: message.uid)
+        var intake = try await MailIntake.pending(
+            stored: raw, in: blobs, organization: source.organization, source: source.id, sourceKind: .imap,
+            metadata: metadata(uid: message.uid, uidValidity: uidValidity), dedupeKey: dedupeKey, parser: parser
+        )
+        let fingerprint = MailFingerprint.make(messageID: intake.metadata["message_id"], sha256: raw.sha256)
+        intake.metadata["mail.fingerprint"] = fingerprint
+        intake.metadata["imap.streamed"] = "true"
+        let outcome: String
+        if let known = try await store.intake(organization: source.organization, mailFingerprint: fingerprint), known.dedupeKey != dedupeKey {
+            logger.info("Mailbox message already ingested under another UID", metadata: ["imap.uid": "\(message.uid)", "intake.id": "\(known.id)"])
+            outcome = "duplicate"
+        } else {
+            outcome = try await ingest(intake, uid: message.uid)
+        }
+        CrashPoint.reached(CrashPoint.afterIMAPIntake)
+        try await client.apply(settings.processed, uids: [message.uid])
+        CrashPoint.reached(CrashPoint.afterIMAPAction)
+        observer.message(source.id, folder, outcome)
     }
 
     static func dedupeKey(source: String, folder: String, uidValidity: UInt32, uid: UInt32) -> String {

@@ -1,0 +1,1 @@
+../InboundTests/DocumentFixtures.swift
