@@ -86,13 +86,18 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // Carrying out decisions: pipeline items (titles from Mustache templates).
+        // Carrying out decisions: pipeline items (titles from Mustache templates), outbound webhooks.
         .target(
             name: "Actions",
             dependencies: [
                 "Core",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The `astralisd` executable: CLI, config loading, service wiring, workers, admin HTTP.
@@ -101,6 +106,7 @@ let package = Package(
             dependencies: [
                 "Core", "Mail", "Storage", "Inbound", "Rules", "Actions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,7 +157,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage"]),
+        .testTarget(
+            name: "ActionsTests",
+            dependencies: [
+                "Core", "Actions", "Storage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
