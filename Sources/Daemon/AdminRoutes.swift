@@ -18,6 +18,8 @@ struct AdminRoutes: Sendable {
     let stallLimit: @Sendable () -> Duration
     let startedAt: Date
     let logger: Logger
+    /// Outbound webhook endpoint state, shown in `/readyz` (disabled endpoints do not fail it).
+    var webhooks: (any WebhookDeliveryStore)? = nil
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -79,6 +81,21 @@ struct AdminRoutes: Sendable {
         }
         ready = ready && failing.isEmpty
         checks["sources"] = .object(["ok": .bool(failing.isEmpty), "failing": .array(failing), "mailboxes": .array(boxes)])
+        if let webhooks {
+            do {
+                let disabled = try await webhooks.disabledWebhookEndpoints().map { state -> JSONValue in
+                    .object([
+                        "organization": .string(state.organization), "endpoint": .string(state.endpoint),
+                        "disabled_at": state.disabledAt.map { JSONValue.string(ISO8601DateFormatter().string(from: $0)) } ?? .null,
+                        "reason": .string(state.disabledReason ?? ""),
+                    ])
+                }
+                // A receiver that said 410 Gone is the receiver's decision, not a fault here: shown, not failed.
+                checks["outbound_webhooks"] = .object(["ok": .bool(true), "disabled": .array(disabled)])
+            } catch {
+                checks["outbound_webhooks"] = .object(["ok": .bool(true), "detail": .string("endpoint state unavailable")])
+            }
+        }
         let body: JSONValue = .object([
             "status": .string(ready ? "ready" : "not ready"),
             "uptime_seconds": .number(Date().timeIntervalSince(startedAt).rounded()),

@@ -1,4 +1,5 @@
 import Actions
+import AsyncHTTPClient
 import Core
 import Foundation
 import Hummingbird
@@ -33,6 +34,9 @@ final class DaemonApp: Sendable {
     let environment: [String: String]
     let startedAt: Date
     let stateDirOverride: String?
+    /// The process's one HTTP client (outbound webhooks). It does not follow redirects, so a
+    /// receiver cannot send a delivery past the SSRF guard with a `Location`.
+    let httpClient: HTTPClient
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
@@ -51,6 +55,7 @@ final class DaemonApp: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.startedAt = Date()
+        self.httpClient = ProcessHTTPClient.shared
         self.store = store
         self.blobs = blobs
         self.files = files
@@ -92,16 +97,22 @@ final class DaemonApp: Sendable {
     func makeAdminRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: MetricsMiddleware())
-        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger).addRoutes(to: router)
+        var routes = AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger)
+        routes.webhooks = store
+        routes.addRoutes(to: router)
         return router
     }
 
     func makeWorker() -> JobWorker {
         let config = self.config
-        let processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
+        var processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
+        processor.outbound = { [self] in loaded.withLock { $0.outbound } }
+        let webhooks = WebhookDeliveryHandler(
+            store: store, sender: WebhookSender(client: httpClient), endpoints: { [self] in loaded.withLock { $0.outbound } },
+            metrics: metrics, logger: logger)
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
         return JobWorker(
-            queue: store, handlers: [JobKind.processIntake: processor], concurrency: config.workers.concurrency,
+            queue: store, handlers: [JobKind.processIntake: processor, JobKind.deliverWebhook: webhooks], concurrency: config.workers.concurrency,
             settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
     }

@@ -16,6 +16,8 @@ struct IntakeProcessor: JobHandling {
     /// The `mail` limits in force (they follow reloads).
     let mail: @Sendable () -> MailConfig
     let logger: Logger
+    /// Outbound webhooks in force, for the decision's forwards (they follow reloads).
+    var outbound: @Sendable () -> [String: OutboundEndpoint] = { [:] }
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -48,7 +50,8 @@ struct IntakeProcessor: JobHandling {
         case .ignore:
             status = .done
         }
-        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: [], actor: "worker", completing: claim)
+        let followUps = try [NewJob].webhookDeliveries(forwards: decision.followUps.forwards, intake: intake, facts: facts, decision: decision, item: item, endpoints: outbound(), at: Date())
+        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)
         CrashPoint.reached(CrashPoint.afterDecisionCommit)
         logger.info("Intake routed", metadata: [
             "intake.source": "\(intake.source)",

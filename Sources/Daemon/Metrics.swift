@@ -109,6 +109,18 @@ final class DaemonMetrics: Sendable {
         }
     }
 
+    // MARK: Outbound webhooks
+
+    static let webhookBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
+
+    /// One delivery attempt (or skip) of an outbound webhook; `duration` nil when no request was made.
+    func webhookDelivery(endpoint: String, outcome: String, duration: Duration?) {
+        registry.makeCounter(name: "astralisd_webhook_deliveries_total", labels: [("endpoint", endpoint), ("outcome", outcome)], help: "Outbound webhook attempts by endpoint and outcome (delivered, retry, failed, gone, skipped)").increment()
+        if let duration {
+            registry.makeDurationHistogram(name: "astralisd_webhook_delivery_duration_seconds", labels: [("endpoint", endpoint)], buckets: Self.webhookBuckets, help: "Time one outbound webhook request took").record(duration)
+        }
+    }
+
     func configReload(success: Bool) {
         registry.makeCounter(name: "astralisd_config_reloads_total", labels: [("result", success ? "applied" : "rejected")], help: "SIGHUP reloads by result").increment()
     }
