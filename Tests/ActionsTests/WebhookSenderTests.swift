@@ -72,7 +72,7 @@ struct WebhookSenderTests {
             let log = try await receiver.log(client: client)
             let flakyIDs = log.filter { $0.path == "/flaky/2" }.map(\.id)
             #expect(flakyIDs == ["msg_flaky", "msg_flaky", "msg_flaky"], "same webhook-id on every attempt")
-            #expect(log.allSatisfy(\.valid))
+            #expect(log.allSatisfy { $0.valid })
             // Timestamps are per attempt; each attempt's signature covers its own.
             #expect(log.filter { $0.path == "/flaky/2" }.allSatisfy { Int($0.timestamp) != nil })
         }

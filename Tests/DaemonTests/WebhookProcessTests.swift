@@ -108,7 +108,7 @@ extension DaemonProcessTests {
             let crm = log.filter { $0.path == "/flaky/1" }
             #expect(crm.map(\.status) == [503, 200], "one retry after 503, then delivered; log:\n\(daemon.log)")
             #expect(Set(crm.map(\.id)) == ["msg_\(vip)_crm"], "the same webhook-id on every attempt")
-            #expect(crm.allSatisfy(\.valid), "signatures verify with the published algorithm")
+            #expect(crm.allSatisfy { $0.valid }, "signatures verify with the published algorithm")
             #expect(!log.contains { $0.body?.contains(plain) == true }, "no forward for an intake no rule forwards")
             // The body: type, timestamp, data {organization, intake, item, decision}.
             let body = try JSONSerialization.jsonObject(with: Data((crm.last?.body ?? "").utf8)) as? [String: Any]
@@ -128,13 +128,13 @@ extension DaemonProcessTests {
             #expect(legacy.map(\.id) == ["msg_\(first)_legacy"], "one request, none for \(second); log:\n\(daemon.log)")
             let ready = try await HTTP.request("GET", fixture.adminBase + "/readyz", timeout: 5)
             #expect(ready.status == 200, "a disabled endpoint does not fail readiness")
-            #expect(ready.body.contains(#""endpoint":"legacy""#), ready.body)
-            #expect(ready.body.contains("HTTP 410"), ready.body)
-            #expect(daemon.log.contains("Outbound webhook endpoint disabled"), daemon.log)
-            #expect(daemon.log.contains("Outbound webhook skipped: endpoint disabled"), daemon.log)
+            #expect(ready.body.contains(#""endpoint":"legacy""#), "\(ready.body)")
+            #expect(ready.body.contains("HTTP 410"), "\(ready.body)")
+            #expect(daemon.log.contains("Outbound webhook endpoint disabled"), "\(daemon.log)")
+            #expect(daemon.log.contains("Outbound webhook skipped: endpoint disabled"), "\(daemon.log)")
             let metrics = try await HTTP.request("GET", fixture.adminBase + "/metrics", timeout: 5)
-            #expect(metrics.body.contains(#"astralisd_webhook_deliveries_total{endpoint="crm",outcome="delivered"} 1"#), metrics.body)
-            #expect(metrics.body.contains(#"astralisd_webhook_deliveries_total{endpoint="legacy",outcome="skipped"} 1"#), metrics.body)
+            #expect(metrics.body.contains(#"astralisd_webhook_deliveries_total{endpoint="crm",outcome="delivered"} 1"#), "\(metrics.body)")
+            #expect(metrics.body.contains(#"astralisd_webhook_deliveries_total{endpoint="legacy",outcome="skipped"} 1"#), "\(metrics.body)")
             try await fixture.stop(daemon)
 
             let listed = try await fixture.cli(["webhooks", "disabled"])

@@ -10,18 +10,20 @@ public struct WebhookSigner: Sendable {
         public var description: String { "expected whsec_ followed by base64 key bytes" }
     }
 
-    private let key: SymmetricKey
+    /// The key bytes (SymmetricKey is not Sendable in this swift-crypto; making one per
+    /// signature costs a copy of 24-64 bytes).
+    private let key: Data
 
     /// `secret` is `whsec_<base64>` (the prefix may be left out, as the specification allows).
     public init(secret: String) throws {
         let encoded = secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret
         guard let bytes = Data(base64Encoded: encoded), !bytes.isEmpty else { throw InvalidSecret() }
-        key = SymmetricKey(data: bytes)
+        key = bytes
     }
 
     /// The `webhook-signature` header value for one attempt.
     public func signature(messageID: String, timestamp: Int, body: Data) -> String {
-        var hmac = HMAC<SHA256>(key: key)
+        var hmac = HMAC<SHA256>(key: SymmetricKey(data: key))
         hmac.update(data: Data("\(messageID).\(timestamp).".utf8))
         hmac.update(data: body)
         return "v1," + Data(hmac.finalize()).base64EncodedString()
