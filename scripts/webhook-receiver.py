@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,6 +157,10 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
+    # A parent (a test runner) may have SIGTERM blocked or ignored, which exec inherits: restore
+    # the defaults so that stopping the receiver works.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser()
     parser.add_argument("--secret", required=True)
     parser.add_argument("--port", type=int, default=0)

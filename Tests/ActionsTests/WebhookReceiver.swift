@@ -61,7 +61,8 @@ final class WebhookReceiver {
 
     func stop() {
         if process.isRunning {
-            process.terminate()
+            // SIGKILL: the test runner's blocked SIGTERM is inherited by the child.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: directory)
