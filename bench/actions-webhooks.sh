@@ -7,7 +7,7 @@
 # Numbers only; nothing here asserts. bench/actions.sh calls this script.
 #
 #   bench/actions-webhooks.sh       # COUNT=2000 CONCURRENCY=16 BODY_BYTES=1500 to tune;
-#                                   # ASTRALISD_BIN=path/to/astralisd to skip the release build
+#                                   # BENCH_BIN=path/to/astralisd to skip the release build
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -19,8 +19,8 @@ CONCURRENCY="${CONCURRENCY:-16}"
 BODY_BYTES="${BODY_BYTES:-1500}"
 SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-if [[ -n "${ASTRALISD_BIN:-}" ]]; then
-    bin="$ASTRALISD_BIN"
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    bin="$BENCH_BIN"
 else
     ensure_packages "${BUILD_PACKAGES[@]}"
     ensure_swift
