@@ -104,13 +104,17 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-gnutls-dev"])]
         ),
-        // Carrying out decisions: pipeline items (titles from Mustache templates), SMTP replies.
+        // Carrying out decisions: pipeline items (titles from Mustache templates), SMTP replies, outbound webhooks.
         .target(
             name: "Actions",
             dependencies: [
                 "Core", "CCurl",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -120,6 +124,7 @@ let package = Package(
             dependencies: [
                 "Core", "Mail", "Storage", "Inbound", "Rules", "Actions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -172,7 +177,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ActionsTests", dependencies: ["Core", "Actions", "Storage", "Mail"]),
+        .testTarget(
+            name: "ActionsTests",
+            dependencies: [
+                "Core", "Actions", "Storage", "Mail",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

@@ -87,14 +87,44 @@ public struct SourceConfig: Sendable, Equatable {
     }
 }
 
-/// A receiver of forwarded intakes (`forward` in the rules names it by id).
+/// A receiver of forwarded intakes (`forward` in the rules names it by id). Deliveries are signed
+/// the Standard Webhooks way when `secret` is set; see docs/webhooks.md ("Outbound webhooks").
 public struct OutboundWebhook: Sendable, Equatable {
     public var id: String
     public var url: String
+    /// Standard Webhooks signing secret, `whsec_<base64 key>`; nil: deliveries are not signed.
+    public var secret: SecretRef?
+    /// Longest one delivery attempt may take (connect, send, answer).
+    public var timeout: TimeInterval
+    /// Attempts before a delivery is dead-lettered (408, 429, 5xx, timeouts and connection errors retry).
+    public var maxAttempts: Int
+    /// Extra request headers, in name order; values may be secrets (an `Authorization` token).
+    public var headers: [OutboundHeader]
+    /// SSRF opt-out: allow destinations in loopback, private, link-local and similar ranges.
+    public var allowPrivate: Bool
+    /// Allow a plain `http://` URL (default: https only).
+    public var allowInsecure: Bool
 
-    public init(id: String, url: String) {
+    public init(id: String, url: String, secret: SecretRef? = nil, timeout: TimeInterval = 10, maxAttempts: Int = 8, headers: [OutboundHeader] = [], allowPrivate: Bool = false, allowInsecure: Bool = false) {
         self.id = id
         self.url = url
+        self.secret = secret
+        self.timeout = timeout
+        self.maxAttempts = maxAttempts
+        self.headers = headers
+        self.allowPrivate = allowPrivate
+        self.allowInsecure = allowInsecure
+    }
+}
+
+/// One extra header of an outbound webhook; the value is read like any secret.
+public struct OutboundHeader: Sendable, Equatable {
+    public var name: String
+    public var value: SecretRef
+
+    public init(name: String, value: SecretRef) {
+        self.name = name
+        self.value = value
     }
 }
 

@@ -364,13 +364,7 @@ public struct ConfigParser {
         if let list = optionalArray(org, "outbound_webhooks", at: path) {
             for (index, element) in list.enumerated() {
                 let hookPath = "\(path).outbound_webhooks[\(index)]"
-                guard let hook = object(element, at: hookPath, keys: ["id", "url"]) else { continue }
-                let hookID = identifier(hook, "id", at: hookPath) ?? ""
-                let url = string(hook, "url", at: hookPath) ?? ""
-                if hook["url"]?.stringValue != nil, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
-                    issue("\(hookPath).url", "expected an http:// or https:// URL, got \"\(url)\"")
-                }
-                webhooks.append(OutboundWebhook(id: hookID, url: url))
+                if let hook = readOutboundWebhook(element, at: hookPath) { webhooks.append(hook) }
             }
         }
         checkUnique(Self.rawIDs(org["outbound_webhooks"]?.arrayValue ?? []), at: { "\(path).outbound_webhooks[\($0)].id" }, what: "outbound webhook id")
@@ -582,6 +576,81 @@ public struct ConfigParser {
         var source = SourceConfig(id: id, organization: organization, kind: .spool, auth: .none, maxBodyBytes: maxBytes, route: route)
         source.spool = SpoolConfig(path: folder, pollInterval: Double(pollMs) / 1000, doneDir: done, failedDir: failed, maxMessageBytes: maxBytes)
         return source
+    }
+
+    /// Keys an outbound webhook's `headers` may not set: the signature, framing and Host are ours.
+    static let reservedOutboundHeaders: Set<String> = ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host", "transfer-encoding", "connection"]
+
+    private mutating func readOutboundWebhook(_ element: JSONValue, at hookPath: String) -> OutboundWebhook? {
+        guard let hook = object(element, at: hookPath, keys: ["id", "url", "secret", "timeout_seconds", "max_attempts", "headers", "allow_private", "allow_insecure"]) else { return nil }
+        let hookID = identifier(hook, "id", at: hookPath) ?? ""
+        let url = string(hook, "url", at: hookPath) ?? ""
+        let allowInsecure = bool(hook, "allow_insecure", at: hookPath, default: false)
+        if hook["url"]?.stringValue != nil {
+            if !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+                issue("\(hookPath).url", "expected an http:// or https:// URL, got \"\(url)\"")
+            } else if let problem = Self.outboundURLProblem(url, allowInsecure: allowInsecure) {
+                issue("\(hookPath).url", problem)
+            }
+        }
+        let secret = hook["secret"].flatMap { secretRef($0, at: "\(hookPath).secret") }
+        let timeout = number(hook, "timeout_seconds", at: hookPath, range: 0.1...300, default: 10)
+        let maxAttempts = integer(hook, "max_attempts", at: hookPath, range: 1...100, default: 8)
+        var headers: [OutboundHeader] = []
+        if let value = hook["headers"] {
+            if case .object(let fields) = value {
+                for name in fields.keys.sorted() {
+                    let headerPath = "\(hookPath).headers.\(name)"
+                    let token = Set("!#$%&'*+-.^_`|~abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                    if name.isEmpty || !name.allSatisfy({ token.contains($0) }) {
+                        issue(headerPath, "expected an HTTP header name (RFC 9110 token characters)")
+                        continue
+                    }
+                    if Self.reservedOutboundHeaders.contains(name.lowercased()) {
+                        issue(headerPath, "expected a header the sender does not set itself; \(name) is set by astralisd")
+                        continue
+                    }
+                    switch fields[name] {
+                    case .string(let text)?:
+                        if text.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                            issue(headerPath, "expected a header value without line breaks")
+                        } else {
+                            headers.append(OutboundHeader(name: name, value: .value(text)))
+                        }
+                    case let other?:
+                        if let ref = secretRef(other, at: headerPath) { headers.append(OutboundHeader(name: name, value: ref)) }
+                    case nil:
+                        break
+                    }
+                }
+            } else {
+                issue("\(hookPath).headers", "expected an object of header names to strings or secret references, got \(value.kindName)")
+            }
+        }
+        return OutboundWebhook(
+            id: hookID, url: url, secret: secret, timeout: timeout, maxAttempts: maxAttempts, headers: headers,
+            allowPrivate: bool(hook, "allow_private", at: hookPath, default: false), allowInsecure: allowInsecure)
+    }
+
+    /// Why an outbound webhook URL cannot be used, or nil. Only http(s) with a host; no user
+    /// information (credentials in a URL end up in logs: use `headers`); http only with `allow_insecure`.
+    public static func outboundURLProblem(_ url: String, allowInsecure: Bool) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            return "expected an absolute http:// or https:// URL, got \"\(url)\""
+        }
+        guard let host = components.host, !host.isEmpty else {
+            return "expected a URL with a host name or address, got \"\(url)\""
+        }
+        if components.user != nil || components.password != nil {
+            return "expected a URL without user information (put credentials in headers)"
+        }
+        if components.fragment != nil {
+            return "expected a URL without a #fragment"
+        }
+        if scheme == "http" && !allowInsecure {
+            return "expected an https:// URL (plain http needs \"allow_insecure\": true), got \"\(url)\""
+        }
+        return nil
     }
 
     static func samePath(_ a: String, _ b: String) -> Bool {

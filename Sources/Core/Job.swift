@@ -63,6 +63,9 @@ public struct NewJob: Sendable, Equatable {
 public enum JobKind {
     /// Turn an intake into Facts, decide, and commit the item: payload `{"intake": ID}`.
     public static let processIntake = "intake.process"
+    /// POST a forwarded intake to an outbound webhook: payload `{"organization", "webhook",
+    /// "intake", "message_id", "body"}` (the body is fixed when the decision is committed).
+    public static let deliverWebhook = "webhook.deliver"
 }
 
 /// How a failed attempt was handled.
@@ -78,6 +81,19 @@ public enum JobFailureOutcome: Sendable, Equatable {
 public struct PermanentJobError: Error, CustomStringConvertible {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// Thrown by a job handler whose attempt failed for now and whose other side said when to come
+/// back (HTTP `Retry-After`): the job runs again at `notBefore` instead of after the usual backoff,
+/// unless it is out of attempts.
+public struct RetryLaterJobError: Error, CustomStringConvertible {
+    public var reason: String
+    public var notBefore: Date
+    public init(_ reason: String, notBefore: Date) {
+        self.reason = reason
+        self.notBefore = notBefore
+    }
     public var description: String { reason }
 }
 

@@ -250,6 +250,10 @@ public protocol JobQueue: Sendable {
     /// (`processing` with the error while retrying, `failed` with it once dead).
     @discardableResult
     func fail(jobID: String, owner: String, error: String, permanent: Bool) async throws -> JobFailureOutcome
+    /// `fail`, with the next attempt not before `notBefore` (when given) instead of the policy's
+    /// backoff: an HTTP `Retry-After`.
+    @discardableResult
+    func fail(jobID: String, owner: String, error: String, permanent: Bool, notBefore: Date?) async throws -> JobFailureOutcome
     /// Gives a leased job back without counting the attempt (graceful shutdown).
     func release(jobID: String, owner: String) async throws
     func job(id: String) async throws -> Job?

@@ -21,6 +21,8 @@ struct AdminRoutes: Sendable {
     let logger: Logger
     /// Whether `/readyz` includes its checks (loopback binds) or only the status.
     var detailed = true
+    /// Outbound webhook endpoint state, shown in `/readyz` (disabled endpoints do not fail it).
+    var webhooks: (any WebhookDeliveryStore)? = nil
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in
@@ -83,6 +85,21 @@ struct AdminRoutes: Sendable {
         ready = ready && failing.isEmpty
         checks["sources"] = .object(["ok": .bool(failing.isEmpty), "failing": .array(failing), "mailboxes": .array(boxes)])
         guard detailed else { return Problem.json(ready ? .ok : .serviceUnavailable, .object(["status": .string(ready ? "ready" : "not ready")])) }
+        if let webhooks {
+            do {
+                let disabled = try await webhooks.disabledWebhookEndpoints().map { state -> JSONValue in
+                    .object([
+                        "organization": .string(state.organization), "endpoint": .string(state.endpoint),
+                        "disabled_at": state.disabledAt.map { JSONValue.string(ISO8601DateFormatter().string(from: $0)) } ?? .null,
+                        "reason": .string(state.disabledReason ?? ""),
+                    ])
+                }
+                // A receiver that said 410 Gone is the receiver's decision, not a fault here: shown, not failed.
+                checks["outbound_webhooks"] = .object(["ok": .bool(true), "disabled": .array(disabled)])
+            } catch {
+                checks["outbound_webhooks"] = .object(["ok": .bool(true), "detail": .string("endpoint state unavailable")])
+            }
+        }
         let body: JSONValue = .object([
             "status": .string(ready ? "ready" : "not ready"),
             "uptime_seconds": .number(Date().timeIntervalSince(startedAt).rounded()),

@@ -64,12 +64,14 @@ struct LoadedConfig: Sendable {
     var rulesOverride: String?
     /// The AI router's key, resolved from `ai.api_key`.
     var aiKey: String?
+    /// Outbound webhooks with their secrets read, by `OutboundEndpoint.key(organization:id:)`.
+    var outbound: [String: OutboundEndpoint] = [:]
 
     /// The router this configuration asks for: the rules when there are any (with the AI router
     /// when `ai` is configured), else the default routes.
     func makeRouter(aiObserver: AIRouterObserver = AIRouterObserver(), logger: Logger = Logger(label: "astralisd.rules")) -> any IntakeRouter {
         guard let rules else { return DefaultRouter(config: config) }
-        let classifier = config.ai.map { OpenAIRouteClassifier(config: $0, apiKey: aiKey, observer: aiObserver, logger: logger) }
+        let classifier = config.ai.map { OpenAIRouteClassifier(config: $0, apiKey: aiKey, client: ProcessHTTPClient.shared, observer: aiObserver, logger: logger) }
         return RulesRouter(rules: rules, config: config, classifier: classifier)
     }
 }
@@ -151,6 +153,15 @@ enum ConfigLoader {
                 issues.append(ConfigIssue(path: "smtp_accounts[\(index)].ca_file", message: "expected a readable PEM file, got \"\(caFile)\""))
             }
         }
+        var outbound: [String: OutboundEndpoint] = [:]
+        for (orgIndex, org) in config.organizations.enumerated() {
+            for (hookIndex, hook) in org.outboundWebhooks.enumerated() {
+                let hookPath = "organizations[\(orgIndex)].outbound_webhooks[\(hookIndex)]"
+                if let endpoint = resolveOutbound(hook, organization: org.id, resolver: resolver, at: hookPath, into: &issues) {
+                    outbound[OutboundEndpoint.key(organization: org.id, id: hook.id)] = endpoint
+                }
+            }
+        }
         var aiKey: String?
         if let ref = config.ai?.apiKey {
             do {
@@ -169,7 +180,36 @@ enum ConfigLoader {
                 throw ConfigError(source: rulesPath, issues: error.issues.map { ConfigIssue(path: "\($0.file)#\($0.pointer)", message: $0.message) })
             }
         }
-        return LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride, aiKey: aiKey)
+        return LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride, aiKey: aiKey, outbound: outbound)
+    }
+
+    /// Reads an outbound webhook's signing secret and secret headers now, so `check` and start-up
+    /// fail on a missing or malformed one.
+    static func resolveOutbound(_ hook: OutboundWebhook, organization: String, resolver: SecretResolver, at path: String, into issues: inout [ConfigIssue]) -> OutboundEndpoint? {
+        var signer: WebhookSigner?
+        var ok = true
+        if let ref = hook.secret {
+            do {
+                signer = try WebhookSigner(secret: try resolver.resolve(ref))
+            } catch {
+                issues.append(ConfigIssue(path: "\(path).secret", message: "\(error)"))
+                ok = false
+            }
+        }
+        var headers: [(String, String)] = []
+        for header in hook.headers {
+            do {
+                let value = try resolver.resolve(header.value)
+                guard !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
+                    throw SecretResolver.Failure(description: "header value must not contain line breaks")
+                }
+                headers.append((header.name, value))
+            } catch {
+                issues.append(ConfigIssue(path: "\(path).headers.\(header.name)", message: "\(error)"))
+                ok = false
+            }
+        }
+        return ok ? OutboundEndpoint(organization: organization, config: hook, signer: signer, headers: headers) : nil
     }
 
     /// A relative path in the configuration is relative to the configuration file, not to the

@@ -1,4 +1,5 @@
 import Actions
+import AsyncHTTPClient
 import Core
 import Foundation
 import Hummingbird
@@ -41,6 +42,9 @@ final class DaemonApp: Sendable {
     let authLimiter = AuthFailureLimiter()
     /// Serialises `PUT /v1/config` and `PUT /v1/rules`.
     let configEditor = ConfigEditor()
+    /// The process's one HTTP client (outbound webhooks). It does not follow redirects, so a
+    /// receiver cannot send a delivery past the SSRF guard with a `Location`.
+    let httpClient: HTTPClient
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
@@ -61,6 +65,7 @@ final class DaemonApp: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.startedAt = Date()
+        self.httpClient = ProcessHTTPClient.shared
         self.store = store
         self.blobs = blobs
         self.files = files
@@ -115,7 +120,9 @@ final class DaemonApp: Sendable {
     }
 
     func adminRoutes() -> AdminRoutes {
-        AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger, detailed: config.adminListen.isLoopback)
+        var routes = AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger, detailed: config.adminListen.isLoopback)
+        routes.webhooks = store
+        return routes
     }
 
     func intakeProcessor() -> IntakeProcessor {
@@ -129,14 +136,18 @@ final class DaemonApp: Sendable {
 
     func makeWorker() -> JobWorker {
         let config = self.config
-        let processor = intakeProcessor()
+        var processor = intakeProcessor()
+        processor.outbound = { [self] in loaded.withLock { $0.outbound } }
+        let webhooks = WebhookDeliveryHandler(
+            store: store, sender: WebhookSender(client: httpClient), endpoints: { [self] in loaded.withLock { $0.outbound } },
+            metrics: metrics, logger: logger)
         let owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make(prefix: "w").suffix(6))"
         let resolver = SecretResolver(environment: environment)
         let replies = ReplyDelivery(
             store: store, blobs: blobs, sender: smtp, renderer: ReplyRenderer(), config: { [self] in self.config },
             secrets: { try resolver.resolve($0) }, clock: SystemWallClock(), metrics: metrics, logger: logger)
         return JobWorker(
-            queue: store, handlers: [JobKind.processIntake: processor, JobKind.sendReply: replies], concurrency: config.workers.concurrency,
+            queue: store, handlers: [JobKind.processIntake: processor, JobKind.sendReply: replies, JobKind.deliverWebhook: webhooks], concurrency: config.workers.concurrency,
             settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
     }

@@ -21,6 +21,8 @@ struct IntakeProcessor: JobHandling {
     /// Extends the job's lease while documents are extracted (children may run for minutes,
     /// longer than a lease): the queue and the lease duration in force.
     var leaseKeeper: (queue: any JobQueue, duration: @Sendable () -> TimeInterval)? = nil
+    /// Outbound webhooks in force, for the decision's forwards (they follow reloads).
+    var outbound: @Sendable () -> [String: OutboundEndpoint] = { [:] }
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -63,6 +65,7 @@ struct IntakeProcessor: JobHandling {
         }
         // Follow-up jobs commit with the decision; their ids derive from the intake, so a re-run queues nothing twice.
         let followUps = decision.followUps.replies.map { ReplyDelivery.job(intakeID: intakeID, reply: $0) }
+            + (try [NewJob].webhookDeliveries(forwards: decision.followUps.forwards, intake: intake, facts: facts, decision: decision, item: item, endpoints: outbound(), at: Date()))
         let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)
         CrashPoint.reached(CrashPoint.afterDecisionCommit)
         logger.info("Intake routed", metadata: [

@@ -172,7 +172,8 @@ struct JobWorker: Service {
             let permanent = error is PermanentJobError
             let reason = "\(error)"
             do {
-                let outcome = try await queue.fail(jobID: job.id, owner: owner, error: reason, permanent: permanent)
+                let notBefore = (error as? RetryLaterJobError)?.notBefore
+                let outcome = try await queue.fail(jobID: job.id, owner: owner, error: reason, permanent: permanent, notBefore: notBefore)
                 switch outcome {
                 case .retryAt(let date):
                     logger.warning("Job failed; will retry", metadata: ["error": "\(reason)", "job.attempt": "\(job.attempts)", "job.retry_at": "\(date)"])

@@ -133,6 +133,17 @@ final class DaemonMetrics: Sendable {
     func smtpSend(account: String, duration: Duration, newConnections: Int) {
         registry.makeDurationHistogram(name: "astralisd_smtp_send_duration_seconds", labels: [("account", account)], buckets: Self.smtpBuckets, help: "Time one SMTP transaction took, connection set-up included").record(duration)
         registry.makeCounter(name: "astralisd_smtp_connections_total", labels: [("account", account)], help: "SMTP connections opened (a reused connection opens none)").increment(by: Int64(newConnections))
+
+    // MARK: Outbound webhooks
+
+    static let webhookBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
+
+    /// One delivery attempt (or skip) of an outbound webhook; `duration` nil when no request was made.
+    func webhookDelivery(endpoint: String, outcome: String, duration: Duration?) {
+        registry.makeCounter(name: "astralisd_webhook_deliveries_total", labels: [("endpoint", endpoint), ("outcome", outcome)], help: "Outbound webhook attempts by endpoint and outcome (delivered, retry, failed, gone, skipped)").increment()
+        if let duration {
+            registry.makeDurationHistogram(name: "astralisd_webhook_delivery_duration_seconds", labels: [("endpoint", endpoint)], buckets: Self.webhookBuckets, help: "Time one outbound webhook request took").record(duration)
+        }
     }
 
     func configReload(success: Bool) {

@@ -34,6 +34,10 @@ struct StoredRow {
         try decode(Int.self, column)
     }
 
+    func optionalInt(_ column: String) throws -> Int? {
+        try decode(Int?.self, column)
+    }
+
     func date(_ column: String) throws -> Date {
         Date(timeIntervalSince1970: try decode(Double.self, column))
     }

@@ -25,6 +25,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v5-replies") { db in
             try db.execute(sql: v5Replies)
         }
+        migrator.registerMigration("v6-webhook-endpoints") { db in
+            try db.execute(sql: v6WebhookEndpoints)
+        }
         migrator.registerMigration("v7-admin") { db in
             try db.execute(sql: v7Admin)
         }
@@ -116,6 +119,36 @@ enum SQLiteSchema {
         );
         CREATE INDEX replies_intake ON replies (intake_id);
         CREATE INDEX replies_recipient ON replies (recipient, created_at);
+        """
+
+    /// Outbound webhooks: endpoints disabled by `410 Gone` (a row exists only once disabled or
+    /// re-enabled) and one delivery record per (intake, endpoint), keyed by its `webhook-id`.
+    private static let v6WebhookEndpoints = """
+        CREATE TABLE webhook_endpoints (
+            organization TEXT NOT NULL,
+            id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            disabled_at REAL,
+            disabled_reason TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (organization, id)
+        );
+        CREATE TABLE webhook_deliveries (
+            message_id TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            intake_id TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            delivered_at REAL
+        );
+        CREATE INDEX webhook_deliveries_intake ON webhook_deliveries (intake_id);
+        CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (organization, endpoint, state);
         """
 
     private static let v1 = """

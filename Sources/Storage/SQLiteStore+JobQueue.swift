@@ -145,6 +145,13 @@ extension SQLiteStore {
     ///   outcome to report for a job someone else now runs).
     @discardableResult
     public func fail(jobID: String, owner: String, error: String, permanent: Bool) async throws -> JobFailureOutcome {
+        try await fail(jobID: jobID, owner: owner, error: error, permanent: permanent, notBefore: nil)
+    }
+
+    /// ``fail(jobID:owner:error:permanent:)``; a retry runs at `notBefore` (no earlier than now,
+    /// no later than the policy's `maxDelay` from now) instead of after the backoff.
+    @discardableResult
+    public func fail(jobID: String, owner: String, error: String, permanent: Bool, notBefore: Date?) async throws -> JobFailureOutcome {
         let now = clock.now()
         let retry = self.retry
         let jitter = self.jitter
@@ -171,7 +178,12 @@ extension SQLiteStore {
                 try Self.markIntake(of: job, status: .failed, reason: reason, from: [.received, .processing], now: now.timeIntervalSince1970, in: db)
                 return .dead
             }
-            let runAt = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: jitter()))
+            let runAt: Date
+            if let notBefore {
+                runAt = min(max(notBefore, now), now.addingTimeInterval(retry.maxDelay))
+            } else {
+                runAt = now.addingTimeInterval(retry.delay(afterAttempt: job.attempts, unit: jitter()))
+            }
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'ready', run_at = ?, last_error = ?, lease_owner = NULL,

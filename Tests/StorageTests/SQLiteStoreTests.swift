@@ -25,6 +25,9 @@ struct SQLiteStoreContractTests {
     let contract = StoreContract.sqlite
 
     @Test func intakeCreateAndDuplicate() async throws { try await contract.intakeCreateAndDuplicate() }
+    @Test func retryAfterSchedulesTheNextAttempt() async throws { try await contract.retryAfterSchedulesTheNextAttempt() }
+    @Test func webhookDeliveriesAndEndpointState() async throws { try await contract.webhookDeliveriesAndEndpointState() }
+    @Test func followUpJobsAreQueuedOncePerDecision() async throws { try await contract.followUpJobsAreQueuedOncePerDecision() }
     @Test func intakeDuplicateAfterRestart() async throws { try await contract.intakeDuplicateAfterRestart() }
     @Test func duplicatesInsideOneBatch() async throws { try await contract.duplicatesInsideOneBatch() }
     @Test func processJobIsQueuedWithTheIntake() async throws { try await contract.processJobIsQueuedWithTheIntake() }

@@ -22,7 +22,7 @@ struct StoreContract: Sendable {
     /// No jitter, so backoff delays are exact.
     static let retry = RetryPolicy(baseDelay: 2, maxDelay: 60, maxAttempts: 5, jitter: 0)
 
-    private func run(retry: RetryPolicy = Self.retry, _ body: (StoreHarness) async throws -> Void) async throws {
+    func run(retry: RetryPolicy = Self.retry, _ body: (StoreHarness) async throws -> Void) async throws {
         try await withBackend(retry, body)
     }
 
