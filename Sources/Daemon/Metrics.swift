@@ -133,6 +133,7 @@ final class DaemonMetrics: Sendable {
     func smtpSend(account: String, duration: Duration, newConnections: Int) {
         registry.makeDurationHistogram(name: "astralisd_smtp_send_duration_seconds", labels: [("account", account)], buckets: Self.smtpBuckets, help: "Time one SMTP transaction took, connection set-up included").record(duration)
         registry.makeCounter(name: "astralisd_smtp_connections_total", labels: [("account", account)], help: "SMTP connections opened (a reused connection opens none)").increment(by: Int64(newConnections))
+    }
 
     // MARK: Outbound webhooks
 

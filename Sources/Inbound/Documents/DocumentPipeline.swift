@@ -47,7 +47,15 @@ public struct DocumentPipeline: Sendable {
     func extract(_ document: Document, logger: Logger) async throws {
         guard try await store.markDocumentProcessing(id: document.id) else { return }
         let started = ContinuousClock.now
-        let data = try await blobs.get(document.blob)
+        // A blob kept as a file (large attachments) is mapped, not read: sniffing and the header
+        // limits touch only what they look at, and the child reads the file itself.
+        let file = try await blobs.fileURL(for: document.blob)
+        let data: Data
+        if let file {
+            data = try Data(contentsOf: file, options: .alwaysMapped)
+        } else {
+            data = try await blobs.get(document.blob)
+        }
         let settings = sandbox().settings
         let type = DocumentType.sniff(data)
         var outcome: DocumentOutcome
@@ -56,7 +64,10 @@ public struct DocumentPipeline: Sendable {
         } else {
             do {
                 try DocumentPreflight.check(data, type: type, limits: settings.limits)
-                outcome = await slots.withSlot { await sandbox().run(data, declaredType: document.declaredType, filename: document.filename) }
+                outcome = await slots.withSlot {
+                    if let file { return await sandbox().run(file: file, declaredType: document.declaredType, filename: document.filename) }
+                    return await sandbox().run(data, declaredType: document.declaredType, filename: document.filename)
+                }
             } catch {
                 outcome = DocumentOutcome(status: .failed, reason: "\(error)", detectedType: type.rawValue, typeMismatch: type.mismatch(declaredType: document.declaredType, filename: document.filename))
             }

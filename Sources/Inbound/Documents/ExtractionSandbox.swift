@@ -47,6 +47,22 @@ public struct ExtractionSandbox: Sendable {
 
     /// Extracts `data` in a child process. Never throws: failures are outcomes.
     public func run(_ data: Data, declaredType: String, filename: String) async -> DocumentOutcome {
+        await run(input: .bytes(data), declaredType: declaredType, filename: filename)
+    }
+
+    /// Extracts the bytes of `file` in a child process whose stdin is the file itself, so the
+    /// daemon never reads a large stored blob into memory to hand it over.
+    public func run(file: URL, declaredType: String, filename: String) async -> DocumentOutcome {
+        await run(input: .file(file), declaredType: declaredType, filename: filename)
+    }
+
+    /// What the child reads on stdin.
+    enum Input: Sendable {
+        case bytes(Data)
+        case file(URL)
+    }
+
+    private func run(input data: Input, declaredType: String, filename: String) async -> DocumentOutcome {
         Self.ignoreSIGPIPE
         let arguments = arguments(declaredType: declaredType, filename: filename)
         let timeout = settings.limits.timeoutSeconds
@@ -63,7 +79,7 @@ public struct ExtractionSandbox: Sendable {
         }
     }
 
-    private static func runBlocking(executable: String, arguments: [String], environment: [String: String], input: Data, timeout: TimeInterval, limits: DocumentsConfig, onSpawn: (@Sendable (Int32) -> Void)?) -> DocumentOutcome {
+    private static func runBlocking(executable: String, arguments: [String], environment: [String: String], input: Input, timeout: TimeInterval, limits: DocumentsConfig, onSpawn: (@Sendable (Int32) -> Void)?) -> DocumentOutcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -80,7 +96,19 @@ public struct ExtractionSandbox: Sendable {
         let stdin = Pipe()
         let stdout = Pipe()
         let stderr = Pipe()
-        process.standardInput = stdin
+        var inputFile: FileHandle?
+        switch input {
+        case .bytes:
+            process.standardInput = stdin
+        case .file(let url):
+            do {
+                inputFile = try FileHandle(forReadingFrom: url)
+            } catch {
+                return DocumentOutcome(status: .failed, reason: "cannot open the stored document: \(error)")
+            }
+            process.standardInput = inputFile
+        }
+        defer { try? inputFile?.close() }
         process.standardOutput = stdout
         process.standardError = stderr
         do {
@@ -103,10 +131,12 @@ public struct ExtractionSandbox: Sendable {
             errorText.consume(stderr.fileHandleForReading)
         }
         errorReader.start()
-        do {
-            try stdin.fileHandleForWriting.write(contentsOf: input)
-        } catch {
-            // The child stopped reading (it died or refused); its exit says why.
+        if case .bytes(let bytes) = input {
+            do {
+                try stdin.fileHandleForWriting.write(contentsOf: bytes)
+            } catch {
+                // The child stopped reading (it died or refused); its exit says why.
+            }
         }
         try? stdin.fileHandleForWriting.close()
         let output = (try? stdout.fileHandleForReading.readToEnd()) ?? Data()
