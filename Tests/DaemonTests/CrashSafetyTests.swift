@@ -21,8 +21,12 @@ extension DaemonProcessTests {
             let first = try await fixture.startReady(environment: ["ASTRALISD_TEST_CRASH_POINT": point])
             let answer = try await fixture.postWebhook(body: body, idempotencyKey: "k1")
             if point == "after-decision-commit" {
-                // This point is in the worker: the intake is durable and answered before it.
-                #expect(answer.status == 202, "the 202 comes before the worker crashes; got \(answer.status.map(String.init) ?? "no answer") \(answer.body)\nlog:\n\(first.log)")
+                // This point is in the worker, after the intake was durable and its 202 written.
+                // The worker can reach it before the kernel has sent that 202 (the doorbell rings
+                // at commit; seen on a loaded 2-core machine), so the client may see the
+                // connection die instead; what must hold either way is that the retry below finds
+                // the first intake (duplicate) and that exactly one item exists.
+                #expect(answer.status == 202 || answer.status == nil, "a 202 or no answer before the worker crashes; got \(answer.status.map(String.init) ?? "no answer") \(answer.body)\nlog:\n\(first.log)")
             } else {
                 // The process dies inside the commit, before any answer is written.
                 #expect(answer.status == nil, "no answer expected from a process killed mid-commit; got \(answer.status.map(String.init) ?? "-") \(answer.body)")
