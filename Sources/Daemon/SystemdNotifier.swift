@@ -30,10 +30,19 @@ final class SystemdNotifier: Sendable {
 
     /// `RELOADING=1` must carry the monotonic clock for `Type=notify-reload` (systemd 253+).
     func reloading() {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let usec = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
-        send("RELOADING=1\nMONOTONIC_USEC=\(usec)")
+        send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+    }
+
+    /// CLOCK_MONOTONIC in microseconds. `timespec` is read as two C longs (its layout on 64-bit
+    /// Linux) because release builds, with the document and mail C libraries imported, resolve
+    /// `timespec` through CDispatch and MemberImportVisibility then hides its members.
+    static func monotonicMicroseconds() -> UInt64 {
+        var fields: (Int, Int) = (0, 0)
+        withUnsafeMutableBytes(of: &fields) { raw in
+            guard raw.count >= MemoryLayout<timespec>.size, let base = raw.baseAddress else { return }
+            _ = clock_gettime(CLOCK_MONOTONIC, base.assumingMemoryBound(to: timespec.self))
+        }
+        return UInt64(max(0, fields.0)) * 1_000_000 + UInt64(max(0, fields.1)) / 1_000
     }
 
     /// Sends one datagram; failures are ignored because notification is best-effort by design.

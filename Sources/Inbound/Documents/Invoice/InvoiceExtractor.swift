@@ -431,7 +431,12 @@ private struct Reader {
             }
         }
         // The total that subtotal + tax explains, else the largest total line.
-        let expected = fields[.subtotal]?.number.flatMap { subtotal in fields[.tax]?.number.map { subtotal + $0 } }
+        // Plain lets, not nested optional closures: Swift 6.3's release optimizer crashed on the
+        // closure form here (an ownership-verifier failure in this function).
+        var expected: Double?
+        let subtotalValue = fields[.subtotal]?.number
+        let taxValue = fields[.tax]?.number
+        if let subtotalValue, let taxValue { expected = subtotalValue + taxValue }
         if let expected, let match = totals.first(where: { abs($0.0 - expected) < 0.015 }) {
             set(.total, .number(match.0), confidence: 0.8, span: match.1)
         } else if let largest = totals.max(by: { $0.0 < $1.0 }) {
