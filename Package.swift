@@ -104,11 +104,17 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-gnutls-dev"])]
         ),
+        // libical 3.0 (iCalendar objects for invitations, iTIP replies, recurrence expansion).
+        .systemLibrary(
+            name: "CLibical",
+            pkgConfig: "libical",
+            providers: [.apt(["libical-dev"])]
+        ),
         // Carrying out decisions: pipeline items (titles from Mustache templates), SMTP replies, outbound webhooks.
         .target(
             name: "Actions",
             dependencies: [
-                "Core", "CCurl",
+                "Core", "Mail", "CCurl", "CLibical",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -31,3 +31,5 @@ BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg
 # Documents (docs/documents.md): poppler-glib + cairo (PDF text, rendering), Tesseract + Leptonica
 # (OCR, image decoding), English and orientation data for Tesseract, zlib (Flate bomb check).
 BUILD_PACKAGES+=(libpoppler-glib-dev libcairo2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-osd zlib1g-dev)
+# Scheduling (docs/scheduling.md): libical 3.0 for iCalendar invitations, iTIP replies, recurrences.
+BUILD_PACKAGES+=(libical-dev)

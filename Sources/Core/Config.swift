@@ -252,6 +252,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var documents = DocumentsConfig()
     /// Outgoing mail accounts (`smtp_accounts`); organizations name theirs in `reply_account`.
     public var smtpAccounts: [SMTPAccountConfig] = []
+    /// Calendars, availability and reminders (`scheduling` section, docs/scheduling.md).
+    public var scheduling = SchedulingConfig()
 
     public func smtpAccount(_ id: String) -> SMTPAccountConfig? { smtpAccounts.first { $0.id == id } }
     /// `admin.allow_plaintext`: the explicit opt-out that lets a non-loopback admin listener run
