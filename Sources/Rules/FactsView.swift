@@ -293,24 +293,47 @@ final class FactsView {
     static func lowercased(_ text: String) -> String {
         // nil: not contiguous or not ASCII; else whether an upper-case letter occurs.
         let asciiUpper: Bool? = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
-            var combined: UInt8 = 0
-            var upper = false
-            for byte in bytes {
-                combined |= byte
-                upper = upper || (byte &- 0x41) < 26
+            guard let base = bytes.baseAddress else { return false }
+            let raw = UnsafeRawPointer(base)
+            var combined = SIMD16<UInt8>(repeating: 0)
+            var upper = SIMDMask<SIMD16<Int8>>(repeating: false)
+            var index = 0
+            while index + 16 <= bytes.count {
+                let chunk = raw.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
+                combined |= chunk
+                upper = upper .| ((chunk &- 0x41) .< 26)
+                index += 16
             }
-            return combined < 0x80 ? upper : nil
+            var tailCombined: UInt8 = 0
+            var tailUpper = false
+            while index < bytes.count {
+                tailCombined |= base[index]
+                tailUpper = tailUpper || (base[index] &- 0x41) < 26
+                index += 1
+            }
+            guard (combined.max() | tailCombined) < 0x80 else { return nil }
+            return any(upper) || tailUpper
         } ?? nil
         switch asciiUpper {
         case false?: return text
         case true?:
-            // ASCII: fold A-Z byte by byte into a new string of the same length.
+            // ASCII: fold A-Z, 16 bytes at a time, into a new string of the same length.
             let count = text.utf8.count
             return text.utf8.withContiguousStorageIfAvailable { bytes in
                 String(unsafeUninitializedCapacity: count) { target in
-                    for index in 0..<count {
-                        let byte = bytes[index]
-                        target[index] = (byte &- 0x41) < 26 ? byte | 0x20 : byte
+                    guard let source = bytes.baseAddress, let destination = target.baseAddress else { return 0 }
+                    let from = UnsafeRawPointer(source)
+                    let to = UnsafeMutableRawPointer(destination)
+                    var index = 0
+                    while index + 16 <= count {
+                        let chunk = from.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
+                        to.storeBytes(of: chunk.replacing(with: chunk | 0x20, where: (chunk &- 0x41) .< 26), toByteOffset: index, as: SIMD16<UInt8>.self)
+                        index += 16
+                    }
+                    while index < count {
+                        let byte = source[index]
+                        destination[index] = (byte &- 0x41) < 26 ? byte | 0x20 : byte
+                        index += 1
                     }
                     return count
                 }

@@ -1,6 +1,6 @@
 import Core
 import Foundation
-import Rules
+@testable import Rules
 import Testing
 
 /// Conditions repeated across rules share one result per decision, and string equality tests on
@@ -89,5 +89,20 @@ struct SharedEvaluationTests {
         #expect(Array(matched[9...11]) == [true, false, false])
         #expect(Array(matched[26...29]) == [true, true, true, true])
         #expect(matched[32] == false)
+    }
+}
+
+@Suite("Case folding of field values")
+struct CaseFoldingTests {
+    @Test(arguments: [
+        "", "a", "ABC", "already lower case text that is longer than sixteen bytes",
+        "Dear Team, PLEASE find the INVOICE attached. Payment Terms: 30 days NET. [@`{] ZZ",
+        String(repeating: "AbCdEfGhIjKlMnOp", count: 9) + "QR",
+        "Grüße aus KÖLN", "Straße", "ΑΒΓ", "K\u{212A}", "tab\tNEW\nline",
+    ])
+    func matchesFoundation(_ text: String) {
+        // The ASCII fast path must give exactly String.lowercased().
+        #expect(FactsView.lowercased(text) == text.lowercased())
+        #expect(Array(FactsView.lowercased(text).utf8) == Array(text.lowercased().utf8))
     }
 }
