@@ -291,33 +291,40 @@ final class FactsView {
     /// `text.lowercased()`, without a new string when an ASCII text has no upper-case letters
     /// (domains, most addresses, sources, header names).
     static func lowercased(_ text: String) -> String {
+        // Eight bytes at a time in a UInt64 ("SWAR"): for ASCII bytes, adding 0x3F sets a byte's
+        // high bit from 'A' up and adding 0x25 from '[' up, so their difference marks A-Z; shifted
+        // right by two, that mark is exactly the 0x20 that lower-cases the letter. (Swift's SIMD
+        // types were several times slower here: they did not compile to vector code.)
+        let high: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func upperMarks(_ word: UInt64) -> UInt64 {
+            ((word &+ 0x3F3F_3F3F_3F3F_3F3F) & ~(word &+ 0x2525_2525_2525_2525)) & high
+        }
         // nil: not contiguous or not ASCII; else whether an upper-case letter occurs.
         let asciiUpper: Bool? = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
             guard let base = bytes.baseAddress else { return false }
             let raw = UnsafeRawPointer(base)
-            var combined = SIMD16<UInt8>(repeating: 0)
-            var upper = SIMDMask<SIMD16<Int8>>(repeating: false)
+            var combined: UInt64 = 0
+            var marks: UInt64 = 0
             var index = 0
-            while index + 16 <= bytes.count {
-                let chunk = raw.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
-                combined |= chunk
-                upper = upper .| ((chunk &- 0x41) .< 26)
-                index += 16
+            while index + 8 <= bytes.count {
+                let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                combined |= word
+                marks |= upperMarks(word & ~high)
+                index += 8
             }
-            var tailCombined: UInt8 = 0
             var tailUpper = false
             while index < bytes.count {
-                tailCombined |= base[index]
-                tailUpper = tailUpper || (base[index] &- 0x41) < 26
+                let byte = base[index]
+                combined |= UInt64(byte)
+                tailUpper = tailUpper || (byte &- 0x41) < 26
                 index += 1
             }
-            guard (combined.max() | tailCombined) < 0x80 else { return nil }
-            return any(upper) || tailUpper
+            guard combined & high == 0 else { return nil }
+            return marks != 0 || tailUpper
         } ?? nil
         switch asciiUpper {
         case false?: return text
         case true?:
-            // ASCII: fold A-Z, 16 bytes at a time, into a new string of the same length.
             let count = text.utf8.count
             return text.utf8.withContiguousStorageIfAvailable { bytes in
                 String(unsafeUninitializedCapacity: count) { target in
@@ -325,10 +332,10 @@ final class FactsView {
                     let from = UnsafeRawPointer(source)
                     let to = UnsafeMutableRawPointer(destination)
                     var index = 0
-                    while index + 16 <= count {
-                        let chunk = from.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
-                        to.storeBytes(of: chunk.replacing(with: chunk | 0x20, where: (chunk &- 0x41) .< 26), toByteOffset: index, as: SIMD16<UInt8>.self)
-                        index += 16
+                    while index + 8 <= count {
+                        let word = from.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                        to.storeBytes(of: word | (upperMarks(word) >> 2), toByteOffset: index, as: UInt64.self)
+                        index += 8
                     }
                     while index < count {
                         let byte = source[index]
