@@ -48,18 +48,54 @@ final class FactsView {
         var dates: [Date?]?
         /// Whether each text is ASCII only (for regex literal prefilters).
         var ascii: [Bool]?
+        /// `texts` / `lowered` copied into buffers the view owns: string comparisons read them in
+        /// place, without the reference counting that returning the cached arrays costs.
+        var textBuffer: UnsafeMutableBufferPointer<String>?
+        var loweredBuffer: UnsafeMutableBufferPointer<String>?
+        /// The UTF-8 of `texts` / `lowered`, copied into one allocation, for byte-wise
+        /// contains / starts_with / ends_with without reference counting.
+        var textSpans: UnsafeMutableBufferPointer<ByteSpan>?
+        var loweredSpans: UnsafeMutableBufferPointer<ByteSpan>?
+        /// `numbers` / `dates` (as reference-date intervals; NaN for values that are not one).
+        var numberBuffer: UnsafeMutableBufferPointer<Double>?
+        var dateBuffer: UnsafeMutableBufferPointer<Double>?
+        /// `exists`: 0 not known yet, 1 absent, 2 present.
+        var present: UInt8 = 0
+        /// `ascii`, in a buffer the view owns.
+        var asciiBuffer: UnsafeMutableBufferPointer<Bool>?
     }
 
-    init(_ facts: Facts, slots count: Int) {
+    /// One string's UTF-8 bytes inside a slot's span allocation.
+    struct ByteSpan {
+        var start: UnsafePointer<UInt8>
+        var count: Int
+    }
+
+    /// Per distinct leaf test (`ConditionNode.memo`): 0 not evaluated yet, 1 false, 2 true.
+    let memos: UnsafeMutablePointer<UInt8>
+
+    init(_ facts: Facts, slots count: Int, memos memoCount: Int = 0) {
         self.facts = facts
         slotCount = count
         slots = .allocate(capacity: max(count, 1))
         slots.initialize(repeating: Slot(), count: count)
+        memos = .allocate(capacity: max(memoCount, 1))
+        memos.initialize(repeating: 0, count: max(memoCount, 1))
     }
 
     deinit {
+        for index in 0..<slotCount {
+            if let buffer = slots[index].textBuffer { Self.release(buffer) }
+            if let buffer = slots[index].loweredBuffer { Self.release(buffer) }
+            if let spans = slots[index].textSpans { Self.release(spans) }
+            if let spans = slots[index].loweredSpans { Self.release(spans) }
+            slots[index].numberBuffer?.deallocate()
+            slots[index].dateBuffer?.deallocate()
+            slots[index].asciiBuffer?.deallocate()
+        }
         slots.deinitialize(count: slotCount)
         slots.deallocate()
+        memos.deallocate()
     }
 
     func values(_ leaf: Leaf) -> [FieldValue] {
@@ -82,7 +118,7 @@ final class FactsView {
     func lowered(_ leaf: Leaf) -> [String] {
         let slot = slots + leaf.slot
         if let cached = slot.pointee.lowered { return cached }
-        let computed = texts(leaf).map { $0.lowercased() }
+        let computed = texts(leaf).map(Self.lowercased)
         slot.pointee.lowered = computed
         return computed
     }
@@ -90,6 +126,120 @@ final class FactsView {
     /// What string comparisons of `leaf` read.
     func strings(_ leaf: Leaf) -> [String] {
         leaf.readsText ? texts(leaf) : lowered(leaf)
+    }
+
+    /// `strings(leaf)` in a buffer the view owns until it is deinitialised.
+    func stringBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<String> {
+        let slot = slots + leaf.slot
+        if leaf.readsText {
+            if let buffer = slot.pointee.textBuffer { return UnsafeBufferPointer(buffer) }
+            let buffer = Self.buffer(texts(leaf))
+            slot.pointee.textBuffer = buffer
+            return UnsafeBufferPointer(buffer)
+        }
+        if let buffer = slot.pointee.loweredBuffer { return UnsafeBufferPointer(buffer) }
+        let buffer = Self.buffer(lowered(leaf))
+        slot.pointee.loweredBuffer = buffer
+        return UnsafeBufferPointer(buffer)
+    }
+
+    /// `strings(leaf)` as UTF-8 byte spans the view owns.
+    func spans(_ leaf: Leaf) -> UnsafeBufferPointer<ByteSpan> {
+        let slot = slots + leaf.slot
+        if leaf.readsText {
+            if let spans = slot.pointee.textSpans { return UnsafeBufferPointer(spans) }
+            let spans = Self.spans(stringBuffer(leaf))
+            slot.pointee.textSpans = spans
+            return UnsafeBufferPointer(spans)
+        }
+        if let spans = slot.pointee.loweredSpans { return UnsafeBufferPointer(spans) }
+        let spans = Self.spans(stringBuffer(leaf))
+        slot.pointee.loweredSpans = spans
+        return UnsafeBufferPointer(spans)
+    }
+
+    /// `numbers(leaf)` with NaN for nil, in a buffer the view owns.
+    func numberBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Double> {
+        let slot = slots + leaf.slot
+        if let buffer = slot.pointee.numberBuffer { return UnsafeBufferPointer(buffer) }
+        let buffer = Self.doubles(numbers(leaf).map { $0 ?? .nan })
+        slot.pointee.numberBuffer = buffer
+        return UnsafeBufferPointer(buffer)
+    }
+
+    /// `dates(leaf)` as reference-date intervals, NaN for nil, in a buffer the view owns.
+    func dateBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Double> {
+        let slot = slots + leaf.slot
+        if let buffer = slot.pointee.dateBuffer { return UnsafeBufferPointer(buffer) }
+        let buffer = Self.doubles(dates(leaf).map { $0?.timeIntervalSinceReferenceDate ?? .nan })
+        slot.pointee.dateBuffer = buffer
+        return UnsafeBufferPointer(buffer)
+    }
+
+    /// `ascii(leaf)` in a buffer the view owns.
+    func asciiBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Bool> {
+        let slot = slots + leaf.slot
+        if let buffer = slot.pointee.asciiBuffer { return UnsafeBufferPointer(buffer) }
+        let flags = ascii(leaf)
+        let buffer = UnsafeMutableBufferPointer<Bool>.allocate(capacity: max(flags.count, 1))
+        _ = buffer.initialize(fromContentsOf: flags)
+        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: flags.count)
+        slot.pointee.asciiBuffer = owned
+        return UnsafeBufferPointer(owned)
+    }
+
+    /// Whether the field has a value (a non-empty string, or any other value).
+    func isPresent(_ leaf: Leaf) -> Bool {
+        let slot = slots + leaf.slot
+        if slot.pointee.present == 0 {
+            let present = values(leaf).contains { value in
+                if case .string(let text) = value { return !text.isEmpty }
+                return true
+            }
+            slot.pointee.present = present ? 2 : 1
+        }
+        return slot.pointee.present == 2
+    }
+
+    private static func doubles(_ values: [Double]) -> UnsafeMutableBufferPointer<Double> {
+        let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(values.count, 1))
+        _ = buffer.initialize(fromContentsOf: values)
+        return UnsafeMutableBufferPointer(start: buffer.baseAddress, count: values.count)
+    }
+
+    /// One allocation: the span array, then every string's bytes.
+    private static func spans(_ strings: UnsafeBufferPointer<String>) -> UnsafeMutableBufferPointer<ByteSpan> {
+        let byteCount = strings.reduce(0) { $0 + $1.utf8.count }
+        let header = MemoryLayout<ByteSpan>.stride * max(strings.count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: header + max(byteCount, 1), alignment: MemoryLayout<ByteSpan>.alignment)
+        let spans = raw.bindMemory(to: ByteSpan.self, capacity: max(strings.count, 1))
+        var cursor = (raw + header).assumingMemoryBound(to: UInt8.self)
+        for (index, string) in strings.enumerated() {
+            let count = string.utf8.count
+            var copy = string
+            copy.withUTF8 { bytes in
+                if let base = bytes.baseAddress { cursor.update(from: base, count: count) }
+            }
+            (spans + index).initialize(to: ByteSpan(start: UnsafePointer(cursor), count: count))
+            cursor += count
+        }
+        return UnsafeMutableBufferPointer(start: spans, count: strings.count)
+    }
+
+    private static func release(_ spans: UnsafeMutableBufferPointer<ByteSpan>) {
+        // Trivial elements: freeing the allocation is enough.
+        UnsafeMutableRawPointer(spans.baseAddress)?.deallocate()
+    }
+
+    private static func buffer(_ strings: [String]) -> UnsafeMutableBufferPointer<String> {
+        let buffer = UnsafeMutableBufferPointer<String>.allocate(capacity: max(strings.count, 1))
+        _ = buffer.initialize(fromContentsOf: strings)
+        return UnsafeMutableBufferPointer(start: buffer.baseAddress, count: strings.count)
+    }
+
+    private static func release(_ buffer: UnsafeMutableBufferPointer<String>) {
+        _ = buffer.deinitialize()
+        buffer.baseAddress?.deallocate()
     }
 
     func numbers(_ leaf: Leaf) -> [Double?] {
@@ -138,20 +288,88 @@ final class FactsView {
         text.utf8.count <= 120 ? text : String(text.prefix(119)) + "…"
     }
 
+    /// `text.lowercased()`, without a new string when an ASCII text has no upper-case letters
+    /// (domains, most addresses, sources, header names).
+    static func lowercased(_ text: String) -> String {
+        // Eight bytes at a time in a UInt64 ("SWAR"): for ASCII bytes, adding 0x3F sets a byte's
+        // high bit from 'A' up and adding 0x25 from '[' up, so their difference marks A-Z; shifted
+        // right by two, that mark is exactly the 0x20 that lower-cases the letter. (Swift's SIMD
+        // types were several times slower here: they did not compile to vector code.)
+        let high: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func upperMarks(_ word: UInt64) -> UInt64 {
+            ((word &+ 0x3F3F_3F3F_3F3F_3F3F) & ~(word &+ 0x2525_2525_2525_2525)) & high
+        }
+        // nil: not contiguous or not ASCII; else whether an upper-case letter occurs.
+        let asciiUpper: Bool? = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            guard let base = bytes.baseAddress else { return false }
+            let raw = UnsafeRawPointer(base)
+            var combined: UInt64 = 0
+            var marks: UInt64 = 0
+            var index = 0
+            while index + 8 <= bytes.count {
+                let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                combined |= word
+                marks |= upperMarks(word & ~high)
+                index += 8
+            }
+            var tailUpper = false
+            while index < bytes.count {
+                let byte = base[index]
+                combined |= UInt64(byte)
+                tailUpper = tailUpper || (byte &- 0x41) < 26
+                index += 1
+            }
+            guard combined & high == 0 else { return nil }
+            return marks != 0 || tailUpper
+        } ?? nil
+        switch asciiUpper {
+        case false?: return text
+        case true?:
+            let count = text.utf8.count
+            return text.utf8.withContiguousStorageIfAvailable { bytes in
+                String(unsafeUninitializedCapacity: count) { target in
+                    guard let source = bytes.baseAddress, let destination = target.baseAddress else { return 0 }
+                    let from = UnsafeRawPointer(source)
+                    let to = UnsafeMutableRawPointer(destination)
+                    var index = 0
+                    while index + 8 <= count {
+                        let word = from.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                        to.storeBytes(of: word | (upperMarks(word) >> 2), toByteOffset: index, as: UInt64.self)
+                        index += 8
+                    }
+                    while index < count {
+                        let byte = source[index]
+                        destination[index] = (byte &- 0x41) < 26 ? byte | 0x20 : byte
+                        index += 1
+                    }
+                    return count
+                }
+            } ?? text.lowercased()
+        case nil: return text.lowercased()
+        }
+    }
+
     private func compute(_ leaf: Leaf) -> [FieldValue] {
-        let calendar = leaf.calendar
         switch leaf.field {
         // Time fields depend on the condition's time zone: their slots are per field and zone.
-        case .timeHour: return [.number(Double(calendar.component(.hour, from: facts.receivedAt)))]
-        case .timeOfDay:
-            let parts = calendar.dateComponents([.hour, .minute], from: facts.receivedAt)
-            return [.number(Double((parts.hour ?? 0) * 60 + (parts.minute ?? 0)))]
+        // Local time from the zone's offset at that instant (Calendar's component machinery costs
+        // several times more and gives the same answer for the Gregorian calendar).
+        case .timeHour: return [.number(Double(localSecondOfDay(leaf.calendar.timeZone) / 3600))]
+        case .timeOfDay: return [.number(Double(localSecondOfDay(leaf.calendar.timeZone) / 60))]
         case .weekday:
-            // Calendar weekdays are 1 = Sunday ... 7 = Saturday.
-            let index = (calendar.component(.weekday, from: facts.receivedAt) + 5) % 7
+            let local = Int((facts.receivedAt.timeIntervalSince1970).rounded(.down)) + leaf.calendar.timeZone.secondsFromGMT(for: facts.receivedAt)
+            let days = Int((Double(local) / 86_400).rounded(.down))
+            // 1970-01-01 was a Thursday (index 3 in mon...sun).
+            let index = ((days + 3) % 7 + 7) % 7
             return [.string(RuleLoader.weekdays[index])]
         default: return compute(leaf.field)
         }
+    }
+
+    /// Seconds since local midnight in `zone` when the intake arrived.
+    private func localSecondOfDay(_ zone: TimeZone) -> Int {
+        let local = Int((facts.receivedAt.timeIntervalSince1970).rounded(.down)) + zone.secondsFromGMT(for: facts.receivedAt)
+        return ((local % 86_400) + 86_400) % 86_400
     }
 
     private func compute(_ field: FieldRef) -> [FieldValue] {
@@ -166,7 +384,9 @@ final class FactsView {
             return addresses(list).compactMap { address -> FieldValue? in
                 switch part {
                 case .address: return address.address.isEmpty ? nil : .string(address.address)
-                case .domain: return address.domain.isEmpty ? nil : .string(address.domain)
+                case .domain:
+                    let domain = Self.domain(of: address.address)
+                    return domain.isEmpty ? nil : .string(domain)
                 case .name: return address.name.map { .string($0) }
                 }
             }
@@ -218,11 +438,31 @@ final class FactsView {
         }
         // Webhooks: the form's sender field (`email`, `from`...) chosen by FactsBuilder.
         guard list == .from, let from = facts.from, !from.isEmpty else { return [] }
-        if let open = from.lastIndex(of: "<"), let close = from.lastIndex(of: ">"), open < close {
-            let name = from[..<open].trimmingCharacters(in: CharacterSet(charactersIn: " \""))
-            return [MailAddress(name: name.isEmpty ? nil : name, address: String(from[from.index(after: open)..<close]))]
+        let utf8 = from.utf8
+        if let open = utf8.lastIndex(of: UInt8(ascii: "<")), let close = utf8.lastIndex(of: UInt8(ascii: ">")), open < close {
+            let name = Self.trimmed(from[..<open], also: UInt8(ascii: "\""))
+            return [MailAddress(name: name.isEmpty ? nil : name, address: String(from[from.utf8.index(after: open)..<close]))]
         }
-        return [MailAddress(address: from.trimmingCharacters(in: .whitespaces))]
+        // Unicode white space around a form field's value (rare) takes Foundation's trimming.
+        if let first = utf8.first, let last = utf8.last, first >= 0x80 || last >= 0x80 {
+            return [MailAddress(address: from.trimmingCharacters(in: .whitespaces))]
+        }
+        return [MailAddress(address: Self.trimmed(from[...], also: nil))]
+    }
+
+    /// `text` without leading and trailing spaces and tabs (and `also`).
+    static func trimmed(_ text: Substring, also extra: UInt8?) -> String {
+        let utf8 = text.utf8
+        func trim(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == extra }
+        guard let first = utf8.firstIndex(where: { !trim($0) }), let last = utf8.lastIndex(where: { !trim($0) }) else { return "" }
+        return String(text[first...last])
+    }
+
+    /// The lower-cased part of `address` after its last `@` ("" without one), as `MailAddress.domain`.
+    static func domain(of address: String) -> String {
+        let utf8 = address.utf8
+        guard let at = utf8.lastIndex(of: UInt8(ascii: "@")) else { return "" }
+        return lowercased(String(address[utf8.index(after: at)...]))
     }
 
     /// Leaves of `value` at `path`; an array at the end contributes each element.

@@ -43,39 +43,44 @@ extension RuleSet {
     }
 
     func evaluateCompact(_ facts: Facts) -> CompactEvaluation {
-        let view = FactsView(facts, slots: fieldSlots)
+        let view = FactsView(facts, slots: fieldSlots, memos: memoSlots)
         let rules = rulesByOrganization[facts.organization] ?? []
         var result = CompactEvaluation(view: view, rules: rules)
         if rules.isEmpty {
             result.trace.append("no rules for organization \(facts.organization)")
             return result
         }
-        // Each leaf is evaluated at most once per decision.
-        var records: [UInt32] = []
-        records.reserveCapacity(leafCounts[facts.organization] ?? 0)
+        // Each leaf node is evaluated at most once per decision: the organization's leaf count
+        // bounds the records.
+        let recordCapacity = max(leafCounts[facts.organization] ?? 0, 1)
+        let records = UnsafeMutablePointer<UInt32>.allocate(capacity: recordCapacity)
+        defer { records.deallocate() }
+        var recordCount = 0
         result.ruleEnds.reserveCapacity(rules.count)
         var mailboxRule: String?
         let compiledRules = compiled[facts.organization] ?? []
         leafRefs.withUnsafeBufferPointer { leaves in
-            nodes.withUnsafeBufferPointer { allNodes in
-                for index in compiledRules.indices {
-                    let compiledRule = compiledRules[index]
-                    let matched: Bool
-                    if compiledRule.nodeCount == 0 {
-                        matched = true
-                    } else {
-                        let ruleNodes = UnsafeBufferPointer(rebasing: allNodes[compiledRule.nodeStart..<(compiledRule.nodeStart + compiledRule.nodeCount)])
-                        matched = view.evaluate(ruleNodes, at: 0, leaves: leaves, records: &records)
+            groupRefs.withUnsafeBufferPointer { groups in
+                nodes.withUnsafeBufferPointer { allNodes in
+                    for index in compiledRules.indices {
+                        let compiledRule = compiledRules[index]
+                        let matched: Bool
+                        if compiledRule.nodeCount == 0 {
+                            matched = true
+                        } else {
+                            let ruleNodes = UnsafeBufferPointer(rebasing: allNodes[compiledRule.nodeStart..<(compiledRule.nodeStart + compiledRule.nodeCount)])
+                            matched = view.evaluate(ruleNodes, at: 0, leaves: leaves, groups: groups, records: records, count: &recordCount)
+                        }
+                        result.ruleEnds.append(UInt32(recordCount) << 1 | (matched ? 1 : 0))
+                        guard matched else { continue }
+                        let stop = result.apply(rules[index], mailboxRule: &mailboxRule)
+                        result.effectRules.append(index)
+                        if stop { break }
                     }
-                    result.ruleEnds.append(UInt32(records.count) << 1 | (matched ? 1 : 0))
-                    guard matched else { continue }
-                    let stop = result.apply(rules[index], mailboxRule: &mailboxRule)
-                    result.effectRules.append(index)
-                    if stop { break }
                 }
             }
         }
-        result.records = records
+        result.records = Array(UnsafeBufferPointer(start: records, count: recordCount))
         if case .ignore? = result.destination {
             // Nobody answers a bounce or an auto-reply: ignoring drops every follow-up but the mailbox action.
             result.followUps = FollowUps(mailbox: result.followUps.mailbox)
@@ -240,20 +245,31 @@ struct CompactEvaluation {
 
 extension FactsView {
     /// Evaluates the condition subtree at `index`, recording each leaf evaluated.
-    func evaluate(_ nodes: UnsafeBufferPointer<ConditionNode>, at index: Int, leaves: UnsafeBufferPointer<Unmanaged<Leaf>>, records: inout [UInt32]) -> Bool {
+    func evaluate(_ nodes: UnsafeBufferPointer<ConditionNode>, at index: Int, leaves: UnsafeBufferPointer<Unmanaged<Leaf>>, groups: UnsafeBufferPointer<Unmanaged<EqualityGroup>>, records: UnsafeMutablePointer<UInt32>, count: inout Int) -> Bool {
         let node = nodes[index]
         switch node.kind {
         case .leaf:
-            let result = leaves[Int(node.leaf)]._withUnsafeGuaranteedRef { test($0) }
-            records.append(UInt32(node.leaf) << 1 | (result ? 1 : 0))
+            let result: Bool
+            let memo = memos + Int(node.memo)
+            if memo.pointee != 0 {
+                result = memo.pointee == 2
+            } else if node.group >= 0 {
+                groups[Int(node.group)]._withUnsafeGuaranteedRef { fill($0) }
+                result = memo.pointee == 2
+            } else {
+                result = leaves[Int(node.leaf)]._withUnsafeGuaranteedRef { test($0) }
+                memo.pointee = result ? 2 : 1
+            }
+            records[count] = UInt32(node.leaf) << 1 | (result ? 1 : 0)
+            count += 1
             return result
         case .not:
-            return !evaluate(nodes, at: index + 1, leaves: leaves, records: &records)
+            return !evaluate(nodes, at: index + 1, leaves: leaves, groups: groups, records: records, count: &count)
         case .all:
             var child = index + 1
             let end = Int(node.end)
             while child < end {
-                if !evaluate(nodes, at: child, leaves: leaves, records: &records) { return false }
+                if !evaluate(nodes, at: child, leaves: leaves, groups: groups, records: records, count: &count) { return false }
                 child = Int(nodes[child].end)
             }
             return true
@@ -261,25 +277,97 @@ extension FactsView {
             var child = index + 1
             let end = Int(node.end)
             while child < end {
-                if evaluate(nodes, at: child, leaves: leaves, records: &records) { return true }
+                if evaluate(nodes, at: child, leaves: leaves, groups: groups, records: records, count: &count) { return true }
                 child = Int(nodes[child].end)
             }
             return false
         }
     }
 
+    /// Fills the memo of every test in `group` from one lookup per field value.
+    func fill(_ group: EqualityGroup) {
+        // No value found: equals / in are false, not_equals true.
+        for member in group.members { memos[Int(member.memo)] = member.negated ? 2 : 1 }
+        for value in stringBuffer(group.sample) {
+            guard let hits = group.index[value] else { continue }
+            // `memo << 1 | negated`: a value found makes equals / in true and not_equals false.
+            for hit in hits { memos[Int(hit >> 1)] = hit & 1 == 1 ? 1 : 2 }
+        }
+    }
+
     func test(_ leaf: Leaf) -> Bool {
-        switch leaf.test {
-        case .exists(let expected):
-            let present = values(leaf).contains { value in
-                if case .string(let text) = value { return !text.isEmpty }
-                return true
+        // Hot cases read the leaf's scalar fields and the view's buffers (no reference counting);
+        // the rest go through `test(slow:)`.
+        switch leaf.kind {
+        case .exists:
+            return isPresent(leaf) == leaf.flag
+        // Byte-wise on UTF-8: both sides are lower-cased already (unless case-sensitive), and a
+        // byte search is several times faster than Character-wise matching on long bodies.
+        case .contains:
+            let needle = leaf.needleBytes
+            if needle.isEmpty { return !spans(leaf).isEmpty }
+            for span in spans(leaf) where UTF8Search.find(needle, in: UnsafeBufferPointer(start: span.start, count: span.count)) { return true }
+            return false
+        case .startsWith:
+            let needle = leaf.needleBytes
+            guard let pattern = needle.baseAddress else { return false }
+            for span in spans(leaf) where span.count >= needle.count {
+                if needle.isEmpty || memcmp(span.start, pattern, needle.count) == 0 { return true }
             }
-            return present == expected
+            return false
+        case .endsWith:
+            let needle = leaf.needleBytes
+            guard let pattern = needle.baseAddress else { return false }
+            for span in spans(leaf) where span.count >= needle.count {
+                if needle.isEmpty || memcmp(span.start + (span.count - needle.count), pattern, needle.count) == 0 { return true }
+            }
+            return false
+        case .equalsNumber:
+            let expected = leaf.number
+            return numberBuffer(leaf).contains { $0 == expected } != leaf.negated
+        case .compareNumber:
+            let expected = leaf.number
+            let comparison = leaf.comparison
+            // NaN (not a number) compares neither way: no match, as a missing value.
+            return numberBuffer(leaf).contains { actual in
+                !actual.isNaN && Self.holds(actual < expected ? -1 : (actual > expected ? 1 : 0), comparison)
+            }
+        case .compareDate:
+            let expected = leaf.number
+            let comparison = leaf.comparison
+            return dateBuffer(leaf).contains { actual in
+                !actual.isNaN && Self.holds(actual < expected ? -1 : (actual > expected ? 1 : 0), comparison)
+            }
+        case .constant:
+            return leaf.flag
+        case .matches where leaf.literalPrefilter:
+            // Only values containing the expression's required literal can match; the rest are
+            // skipped without running the expression (see `CompiledRegex.literal`). For a
+            // case-insensitive expression the spans are lower-cased, which proves a miss only on
+            // ASCII text (case folding maps some non-ASCII characters to ASCII ones).
+            let literal = leaf.needleBytes
+            let spans = spans(leaf)
+            let foldsCase = !leaf.readsText
+            let ascii = foldsCase ? asciiBuffer(leaf) : UnsafeBufferPointer(start: nil, count: 0)
+            var candidates: [Int] = []
+            for index in 0..<spans.count {
+                let span = spans[index]
+                if (!foldsCase || ascii[index]) && !UTF8Search.find(literal, in: UnsafeBufferPointer(start: span.start, count: span.count)) { continue }
+                candidates.append(index)
+            }
+            if candidates.isEmpty { return false }
+            guard case .matches(let regex) = leaf.test else { return false }
+            let texts = texts(leaf)
+            return candidates.contains { regex.matches(texts[$0]) }
+        case .equalsString, .equalsBool, .inStrings, .inNumbers, .matches:
+            return test(slow: leaf)
+        }
+    }
+
+    private func test(slow leaf: Leaf) -> Bool {
+        switch leaf.test {
         case .equalsString(let expected, let negated):
-            return strings(leaf).contains(expected) != negated
-        case .equalsNumber(let expected, let negated):
-            return numbers(leaf).contains { $0 == expected } != negated
+            return stringBuffer(leaf).contains(expected) != negated
         case .equalsBool(let expected, let negated):
             let found = values(leaf).contains { value in
                 if case .bool(let flag) = value { return flag == expected }
@@ -288,20 +376,9 @@ extension FactsView {
             }
             return found != negated
         case .inStrings(let set):
-            return strings(leaf).contains { set.contains($0) }
+            return stringBuffer(leaf).contains { set.contains($0) }
         case .inNumbers(let set):
             return numbers(leaf).contains { $0.map { set.contains($0) } ?? false }
-        // Byte-wise on UTF-8: both sides are lower-cased already (unless case-sensitive), and a
-        // byte search is several times faster than Character-wise matching on long bodies.
-        case .contains:
-            let needle = leaf.needle
-            return strings(leaf).contains { UTF8Search.contains(needle, in: $0) }
-        case .startsWith:
-            let needle = leaf.needle
-            return strings(leaf).contains { $0.utf8.starts(with: needle) }
-        case .endsWith:
-            let needle = leaf.needle
-            return strings(leaf).contains { UTF8Search.hasSuffix(needle, in: $0) }
         case .matches(let regex):
             let texts = texts(leaf)
             if regex.literal.isEmpty { return texts.contains { regex.matches($0) } }
@@ -320,18 +397,9 @@ extension FactsView {
                 if regex.matches(text) { return true }
             }
             return false
-        case .compareNumber(let expected, let comparison):
-            return numbers(leaf).contains { number in
-                guard let actual = number else { return false }
-                return Self.holds(actual < expected ? -1 : (actual > expected ? 1 : 0), comparison)
-            }
-        case .compareDate(let expected, let comparison):
-            return dates(leaf).contains { date in
-                guard let actual = date else { return false }
-                return Self.holds(actual < expected ? -1 : (actual > expected ? 1 : 0), comparison)
-            }
-        case .constant(let result):
-            return result
+        case .exists, .equalsNumber, .contains, .startsWith, .endsWith, .compareNumber, .compareDate, .constant:
+            // Handled by `test(_:)` without reaching here.
+            return false
         }
     }
 
@@ -349,6 +417,12 @@ extension FactsView {
 enum UTF8Search {
     static func contains(_ needle: [UInt8], in haystack: String) -> Bool {
         if needle.isEmpty { return true }
+        // Native strings are contiguous UTF-8: read in place, without copying the string.
+        if let found = haystack.utf8.withContiguousStorageIfAvailable({ bytes in
+            needle.withUnsafeBufferPointer { pattern in find(pattern, in: bytes) }
+        }) {
+            return found
+        }
         var text = haystack
         return text.withUTF8 { bytes in
             needle.withUnsafeBufferPointer { pattern in find(pattern, in: bytes) }

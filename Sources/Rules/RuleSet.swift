@@ -27,6 +27,11 @@ public struct RuleSet: Sendable {
     let nodes: [ConditionNode]
     /// `leaves`, unretained (see `compiled`).
     let leafRefs: [Unmanaged<Leaf>]
+    /// Distinct leaf tests (see `ConditionNode.memo`).
+    let memoSlots: Int
+    /// See `EqualityGroup`; `groupRefs` unretained as `leafRefs`.
+    let equalityGroups: [EqualityGroup]
+    let groupRefs: [Unmanaged<EqualityGroup>]
 
     init(file: String, rulesByOrganization: [String: [Rule]], templates: [String: ReplyTemplate], fieldSlots: Int, leaves: [Leaf], leafCounts: [String: Int]) {
         self.file = file
@@ -35,12 +40,62 @@ public struct RuleSet: Sendable {
         self.fieldSlots = fieldSlots
         self.leaves = leaves
         self.leafCounts = leafCounts
+        // Memo slots: one per distinct test.
+        var memoByKey: [String: Int32] = [:]
+        let memoOfLeaf = leaves.map { leaf -> Int32 in
+            let key = leaf.memoKey
+            if let existing = memoByKey[key] { return existing }
+            let next = Int32(memoByKey.count)
+            memoByKey[key] = next
+            return next
+        }
+        memoSlots = memoByKey.count
+        // Equality groups: per value slot and text form, the distinct string equality tests.
+        struct GroupKey: Hashable { let slot: Int; let readsText: Bool }
+        var groupMembers: [GroupKey: [(leaf: Leaf, memo: Int32)]] = [:]
+        var seenMemos = Set<Int32>()
+        for (index, leaf) in leaves.enumerated() {
+            switch leaf.test {
+            case .equalsString, .inStrings:
+                let memo = memoOfLeaf[index]
+                if seenMemos.insert(memo).inserted { groupMembers[GroupKey(slot: leaf.slot, readsText: leaf.readsText), default: []].append((leaf, memo)) }
+            default: break
+            }
+        }
+        var groups: [EqualityGroup] = []
+        var groupOfMemo: [Int32: Int32] = [:]
+        for key in groupMembers.keys.sorted(by: { ($0.slot, $0.readsText ? 1 : 0) < ($1.slot, $1.readsText ? 1 : 0) }) {
+            guard let members = groupMembers[key], members.count > 1 else { continue }
+            var index: [String: [Int32]] = [:]
+            var list: [(memo: Int32, negated: Bool)] = []
+            for (leaf, memo) in members {
+                switch leaf.test {
+                case .equalsString(let text, let negated):
+                    index[text, default: []].append(memo << 1 | (negated ? 1 : 0))
+                    list.append((memo, negated))
+                case .inStrings(let set):
+                    for text in set { index[text, default: []].append(memo << 1) }
+                    list.append((memo, false))
+                default: break
+                }
+                groupOfMemo[memo] = Int32(groups.count)
+            }
+            groups.append(EqualityGroup(sample: members[0].leaf, members: list, index: index))
+        }
+        equalityGroups = groups
+        groupRefs = groups.map { Unmanaged.passUnretained($0) }
         var nodes: [ConditionNode] = []
         var compiled: [String: [CompiledRule]] = [:]
         for (organization, rules) in rulesByOrganization {
             compiled[organization] = rules.map { rule in
                 let start = nodes.count
-                nodes.append(contentsOf: rule.nodes)
+                for var node in rule.nodes {
+                    if node.kind == .leaf {
+                        node.memo = memoOfLeaf[Int(node.leaf)]
+                        node.group = groupOfMemo[node.memo] ?? -1
+                    }
+                    nodes.append(node)
+                }
                 return CompiledRule(rule: Unmanaged.passUnretained(rule), nodeStart: start, nodeCount: rule.nodes.count)
             }
         }
@@ -110,6 +165,32 @@ struct ConditionNode: Sendable {
     let end: Int32
     /// For a leaf: its index in `RuleSet.leaves`.
     let leaf: Int32
+    /// For a leaf: its result's place in a decision's memo (`RuleSet.memoSlots`). Leaves that
+    /// test the same thing (same field, operator, value, case sensitivity and zone) share it, so a
+    /// condition repeated across rules — `source equals contact-form`, a VIP domain list, a
+    /// `List-Id` check — is computed once per decision.
+    var memo: Int32 = -1
+    /// For an `equals` / `not_equals` / `in` string leaf: its `RuleSet.equalityGroups` index, or -1.
+    var group: Int32 = -1
+}
+
+/// String equality tests (`equals`, `not_equals`, `in`) on one field, answered together: the
+/// first one a decision reaches looks each of the field's values up once in `index` and fills the
+/// memo of every test in the group, so fifty `from.domain in [...]` rules cost one lookup per
+/// address instead of fifty set probes. Same semantics as testing each leaf (String equality).
+final class EqualityGroup: Sendable {
+    /// A leaf of the group: which field values (`FactsView.stringBuffer`) to look up.
+    let sample: Leaf
+    /// Memo slots of the group's tests, and whether each is negated (`not_equals`).
+    let members: [(memo: Int32, negated: Bool)]
+    /// Field value → the tests that compare with it, as `memo << 1 | negated`.
+    let index: [String: [Int32]]
+
+    init(sample: Leaf, members: [(memo: Int32, negated: Bool)], index: [String: [Int32]]) {
+        self.sample = sample
+        self.members = members
+        self.index = index
+    }
 }
 
 /// What a matching rule asks for.
@@ -336,8 +417,17 @@ enum LeafTest: Sendable {
     }
 }
 
+/// What the evaluation loop switches on: `LeafTest` without payloads, so reading it costs no
+/// reference counting (the payloads live in `Leaf.number`, `Leaf.flag`, `Leaf.needleBytes`...).
+enum LeafKind: UInt8, Sendable {
+    case exists, equalsString, equalsNumber, equalsBool, inStrings, inNumbers, contains, startsWith, endsWith, matches, compareNumber, compareDate, constant
+}
+
 /// A compiled comparison. A class for the same reason as `Rule`.
-final class Leaf: Sendable {
+///
+/// `@unchecked Sendable`: `needleBytes` is a buffer the leaf allocates in `init`, never writes
+/// after, and frees in `deinit`; everything else is immutable and Sendable.
+final class Leaf: @unchecked Sendable {
     let pointer: String
     let fieldText: String
     let field: FieldRef
@@ -361,6 +451,21 @@ final class Leaf: Sendable {
     /// String comparisons read the values as they are (case-sensitive, and weekday names which
     /// are lower-case already) instead of lower-cased.
     let readsText: Bool
+    /// `test` flattened for the hot loop: its kind, and the scalar parts of its payload.
+    let kind: LeafKind
+    /// `exists` expected / `equals` a boolean / a constant's result.
+    let flag: Bool
+    /// `not_equals`.
+    let negated: Bool
+    /// A number compared with, or a date's `timeIntervalSinceReferenceDate`.
+    let number: Double
+    let comparison: LeafTest.Comparison
+    /// `needle` in a buffer the leaf owns (never empty: one byte past a zero-length needle);
+    /// for `matches` with `literalPrefilter`, the expression's required literal.
+    let needleBytes: UnsafeBufferPointer<UInt8>
+    /// `matches` whose literal prefilter reads the same strings as the leaf's other string
+    /// tests (lower-cased for a case-insensitive expression, as written otherwise).
+    let literalPrefilter: Bool
 
     init(pointer: String, fieldText: String, field: FieldRef, op: Operator, operand: Operand, caseSensitive: Bool, calendar: Calendar, expectedText: String?, needle: [UInt8], slot: Int) {
         self.pointer = pointer
@@ -376,5 +481,48 @@ final class Leaf: Sendable {
         self.test = LeafTest(op: op, operand: operand)
         self.opText = op.rawValue
         if case .weekday = field { readsText = true } else { readsText = caseSensitive }
+        var flag = false, negated = false, number = 0.0, comparison = LeafTest.Comparison.lt
+        let kind: LeafKind
+        switch test {
+        case .exists(let expected): kind = .exists; flag = expected
+        case .equalsString(_, let isNegated): kind = .equalsString; negated = isNegated
+        case .equalsNumber(let value, let isNegated): kind = .equalsNumber; number = value; negated = isNegated
+        case .equalsBool(let value, let isNegated): kind = .equalsBool; flag = value; negated = isNegated
+        case .inStrings: kind = .inStrings
+        case .inNumbers: kind = .inNumbers
+        case .contains: kind = .contains
+        case .startsWith: kind = .startsWith
+        case .endsWith: kind = .endsWith
+        case .matches: kind = .matches
+        case .compareNumber(let value, let order): kind = .compareNumber; number = value; comparison = order
+        case .compareDate(let date, let order): kind = .compareDate; number = date.timeIntervalSinceReferenceDate; comparison = order
+        case .constant(let result): kind = .constant; flag = result
+        }
+        self.kind = kind
+        self.flag = flag
+        self.negated = negated
+        self.number = number
+        self.comparison = comparison
+        // A regular expression's needle is its required literal (see `CompiledRegex.literal`).
+        var needle = needle
+        var literalPrefilter = false
+        if case .matches(let regex) = test, !regex.literal.isEmpty, regex.caseInsensitive == !readsText {
+            needle = regex.literal
+            literalPrefilter = true
+        }
+        self.literalPrefilter = literalPrefilter
+        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(needle.count, 1))
+        _ = bytes.initialize(fromContentsOf: needle + (needle.isEmpty ? [0] : []))
+        needleBytes = UnsafeBufferPointer(start: bytes.baseAddress, count: needle.count)
+    }
+
+    deinit {
+        UnsafeMutableBufferPointer(mutating: needleBytes).baseAddress?.deallocate()
+    }
+
+    /// Equal for leaves that always give the same result for the same facts: same value slot
+    /// (field, and zone for time fields), operator, value as written, case sensitivity and zone.
+    var memoKey: String {
+        "\(slot)\u{1F}\(opText)\u{1F}\(caseSensitive)\u{1F}\(calendar.timeZone.identifier)\u{1F}\(expectedText ?? "\u{0}" + pointer)"
     }
 }
