@@ -198,6 +198,10 @@ let package = Package(
                 "Daemon", "Core", "Storage", "Inbound",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // The stand-in Chat Completions server shared with RulesTests (StandInModel.swift).
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ],

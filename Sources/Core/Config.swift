@@ -229,6 +229,29 @@ public struct AIConfig: Sendable, Equatable {
     }
 }
 
+/// `documents.model`: an OpenAI-compatible Chat Completions endpoint asked for invoice fields
+/// (`FieldExtractionSchema`) of every document with text; its answer is merged with the local
+/// extraction. Images are not sent (text only).
+public struct DocumentModelConfig: Sendable, Equatable {
+    /// Up to and including the API version: `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`.
+    public var baseURL: String
+    public var model: String
+    /// Bearer key; nil for local servers that need none.
+    public var apiKey: SecretRef?
+    /// Longest one request may take; on expiry the local result stands.
+    public var timeout: TimeInterval
+    /// Document text sent at most (characters); longer text is cut and marked `[truncated]`.
+    public var maxInputCharacters: Int
+
+    public init(baseURL: String, model: String, apiKey: SecretRef? = nil, timeout: TimeInterval = 30, maxInputCharacters: Int = 12_000) {
+        self.baseURL = baseURL
+        self.model = model
+        self.apiKey = apiKey
+        self.timeout = timeout
+        self.maxInputCharacters = maxInputCharacters
+    }
+}
+
 /// The whole daemon configuration after validation.
 public struct DaemonConfig: Sendable, Equatable {
     public var stateDir: String
@@ -250,6 +273,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var mail = MailConfig()
     /// Document extraction limits and OCR settings (`documents` section).
     public var documents = DocumentsConfig()
+    /// Model-based invoice field extraction (`documents.model`); nil: the local extractor alone.
+    public var documentModel: DocumentModelConfig?
     /// Outgoing mail accounts (`smtp_accounts`); organizations name theirs in `reply_account`.
     public var smtpAccounts: [SMTPAccountConfig] = []
     /// Calendars, availability and reminders (`scheduling` section, docs/scheduling.md).

@@ -169,6 +169,9 @@ public struct ConfigParser {
         )
         config.mail = mail
         config.documents = readDocuments(top)
+        if case .object(let documents)? = top["documents"], let model = documents["model"], model != .null {
+            config.documentModel = readDocumentModel(model, at: "documents.model")
+        }
         config.smtpAccounts = readSMTPAccounts(top)
         let accountIDs = Set(config.smtpAccounts.map(\.id))
         for (index, org) in organizationList.enumerated() {
@@ -196,7 +199,7 @@ public struct ConfigParser {
             "max_file_bytes", "max_pages", "max_page_points", "max_image_pixels", "max_inflated_bytes",
             "memory_limit_bytes", "cpu_seconds", "timeout_seconds", "concurrency", "ocr_threads",
             "ocr_languages", "page_segmentation_mode", "dpi", "min_page_text_characters", "thumbnail_width",
-            "max_text_characters",
+            "max_text_characters", "model",
         ])
         let defaults = DocumentsConfig()
         var languages = defaults.ocrLanguages
@@ -332,6 +335,22 @@ public struct ConfigParser {
         let budget = integer(object, "max_input_chars", at: path, range: 500...1_000_000, default: 12_000)
         let attempts = integer(object, "max_attempts", at: path, range: 1...10, default: 4)
         return AIConfig(baseURL: baseURL, model: model, apiKey: key, timeout: timeout, maxInputCharacters: budget, retry: RetryPolicy(baseDelay: 0.5, maxDelay: 8, maxAttempts: attempts, jitter: 0.5))
+    }
+
+    /// `documents.model`: the optional field-extraction model (docs/documents.md, "Model-based extraction").
+    private mutating func readDocumentModel(_ value: JSONValue, at path: String) -> DocumentModelConfig? {
+        guard let object = object(value, at: path, keys: ["base_url", "model", "api_key", "timeout_seconds", "max_input_characters"]) else { return nil }
+        let baseURL = string(object, "base_url", at: path) ?? ""
+        if object["base_url"]?.stringValue != nil, !(baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://")) {
+            issue("\(path).base_url", "expected an http:// or https:// URL such as https://api.openai.com/v1, got \"\(baseURL)\"")
+        }
+        let model = string(object, "model", at: path) ?? ""
+        if object["model"]?.stringValue != nil, model.isEmpty { issue("\(path).model", "expected a model name, got an empty string") }
+        let key = object["api_key"].flatMap { secretRef($0, at: "\(path).api_key") }
+        let defaults = DocumentModelConfig(baseURL: "", model: "")
+        let timeout = number(object, "timeout_seconds", at: path, range: 0.1...600, default: defaults.timeout)
+        let budget = integer(object, "max_input_characters", at: path, range: 500...1_000_000, default: defaults.maxInputCharacters)
+        return DocumentModelConfig(baseURL: baseURL, model: model, apiKey: key, timeout: timeout, maxInputCharacters: budget)
     }
 
     private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {

@@ -66,6 +66,14 @@ struct LoadedConfig: Sendable {
     var aiKey: String?
     /// Outbound webhooks with their secrets read, by `OutboundEndpoint.key(organization:id:)`.
     var outbound: [String: OutboundEndpoint] = [:]
+    /// The document field model's key, resolved from `documents.model.api_key`.
+    var documentModelKey: String?
+
+    /// The field model `documents.model` asks for; nil: local extraction only.
+    func makeDocumentModel(observe: @escaping @Sendable (String, Double) -> Void = { _, _ in }, logger: Logger) -> (any FieldExtractionModel)? {
+        guard let model = config.documentModel else { return nil }
+        return OpenAIFieldExtractionModel(config: model, apiKey: documentModelKey, client: ProcessHTTPClient.shared, observe: observe, logger: logger)
+    }
 
     /// The router this configuration asks for: the rules when there are any (with the AI router
     /// when `ai` is configured), else the default routes.
@@ -170,6 +178,14 @@ enum ConfigLoader {
                 issues.append(ConfigIssue(path: "ai.api_key", message: "\(error)"))
             }
         }
+        var documentModelKey: String?
+        if let ref = config.documentModel?.apiKey {
+            do {
+                documentModelKey = try resolver.resolve(ref)
+            } catch {
+                issues.append(ConfigIssue(path: "documents.model.api_key", message: "\(error)"))
+            }
+        }
         guard issues.isEmpty else { throw ConfigError(source: path, issues: issues) }
         var rules: RuleSet?
         if let rulesPath = rulesOverride ?? config.rulesFile.map({ resolve($0, relativeTo: path) }) {
@@ -180,7 +196,9 @@ enum ConfigLoader {
                 throw ConfigError(source: rulesPath, issues: error.issues.map { ConfigIssue(path: "\($0.file)#\($0.pointer)", message: $0.message) })
             }
         }
-        return LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride, aiKey: aiKey, outbound: outbound)
+        var loaded = LoadedConfig(config: config, endpoints: endpoints, path: path, rules: rules, rulesOverride: rulesOverride, aiKey: aiKey, outbound: outbound)
+        loaded.documentModelKey = documentModelKey
+        return loaded
     }
 
     /// Reads an outbound webhook's signing secret and secret headers now, so `check` and start-up

@@ -130,6 +130,11 @@ final class DaemonApp: Sendable {
         processor.documentPipeline = DocumentPipeline(
             store: store, blobs: blobs, concurrency: config.documents.concurrency, observer: metrics.documentObserver
         ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
+        // Built per document from the config in force, so a reload that adds, changes or removes
+        // `documents.model` takes effect without a restart.
+        processor.documentPipeline?.fieldModel = { [self] in
+            loaded.withLock { $0 }.makeDocumentModel(observe: { [metrics] outcome, seconds in metrics.documentModelCall(outcome: outcome, seconds: seconds) }, logger: logger)
+        }
         processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
         return processor
     }

@@ -55,6 +55,13 @@ final class DaemonMetrics: Sendable {
         })
     }
 
+    /// One call of the document field model (`documents.model`): outcome `ok`, `timeout`,
+    /// `transport-error`, `http-error`, `rate-limited`, `refusal`, `truncated` or `invalid-output`.
+    func documentModelCall(outcome: String, seconds: Double) {
+        registry.makeCounter(name: "astralisd_document_model_calls_total", labels: [("outcome", outcome)], help: "Document field model calls by outcome (ok, timeout, transport-error, http-error, rate-limited, refusal, truncated, invalid-output)").increment()
+        registry.makeDurationHistogram(name: "astralisd_document_model_duration_seconds", labels: [], buckets: Self.aiBuckets, help: "Time one document field model call took").record(.milliseconds(Int64(seconds * 1000)))
+    }
+
     // MARK: Jobs
 
     static let jobBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]

@@ -343,7 +343,11 @@ struct InvoiceModelMergeTests {
 
     @Test func failingModelKeepsTheLocalResult() async {
         let local = InvoiceExtractor.extract(text: Self.text)
-        let merged = await InvoiceExtractor.extract(text: Self.text, model: FixedFieldModel(answer: nil), logger: Logger(label: "test"))
+        var merged = await InvoiceExtractor.extract(text: Self.text, model: FixedFieldModel(answer: nil), logger: Logger(label: "test"))
+        // The reason is recorded; everything else is the local result.
+        #expect(merged.modelOutcome?.hasPrefix("failed: ") == true)
+        #expect(merged.factsFields["model_outcome"]?.stringValue == merged.modelOutcome)
+        merged.modelOutcome = nil
         #expect(merged == local)
         let none = await InvoiceExtractor.extract(text: Self.text, model: nil, logger: Logger(label: "test"))
         #expect(none == local)

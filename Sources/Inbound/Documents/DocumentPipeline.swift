@@ -22,6 +22,9 @@ public struct DocumentPipeline: Sendable {
     let sandbox: @Sendable () -> ExtractionSandbox
     let slots: ExtractionSlots
     let observer: DocumentObserver
+    /// The field model (`documents.model`) in force, read per document so a reload takes effect;
+    /// nil: local extraction only.
+    public var fieldModel: @Sendable () -> (any FieldExtractionModel)? = { nil }
 
     public init(store: any DocumentStore, blobs: any BlobStore, concurrency: Int, observer: DocumentObserver = DocumentObserver(), sandbox: @escaping @Sendable () -> ExtractionSandbox) {
         self.store = store
@@ -79,7 +82,7 @@ public struct DocumentPipeline: Sendable {
             outcome.extraction?.thumbnailPNG = nil
         }
         if outcome.status == .completed, let extraction = outcome.extraction {
-            let found = DocumentFieldsExtractor.fields(for: extraction)
+            let found = await DocumentFieldsExtractor.fields(for: extraction, model: fieldModel(), logger: logger)
             outcome.kind = found.kind
             outcome.fields = found.fields
         }

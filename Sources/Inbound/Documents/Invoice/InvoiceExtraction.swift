@@ -125,6 +125,9 @@ public struct InvoiceExtraction: Sendable, Codable, Equatable {
     public var lineItems: [LineItem]
     /// Filled by the model merge only.
     public var disagreements: [FieldDisagreement]
+    /// What the configured model came to: `merged`, or why its answer was not used (the local
+    /// result stands). Nil when no model is configured.
+    public var modelOutcome: String?
 
     public init(
         classification: DocumentClassification, fields: [InvoiceField: ExtractedField], lineItems: [LineItem],
@@ -161,6 +164,7 @@ public struct InvoiceExtraction: Sendable, Codable, Equatable {
         if !disagreements.isEmpty {
             object["disagreements"] = .array(disagreements.map { .string($0.field) })
         }
+        if let modelOutcome { object["model_outcome"] = .string(modelOutcome) }
         return .object(object)
     }
 

@@ -14,10 +14,15 @@ extension InvoiceExtractor {
         guard let model else { return local }
         do {
             let answer = try await model.extractFields(text: text)
-            return merge(local: local, model: answer, text: text)
+            var merged = merge(local: local, model: answer, text: text)
+            merged.modelOutcome = "merged"
+            return merged
         } catch {
-            logger.warning("Invoice model extraction failed; keeping local fields", metadata: ["error": "\(error)"])
-            return local
+            // The error says what went wrong (status, schema violation), never the document's text.
+            logger.warning("Invoice model extraction failed; keeping local fields", metadata: ["document_model.error": "\(error)"])
+            var kept = local
+            kept.modelOutcome = "failed: \(error)"
+            return kept
         }
     }
 

@@ -1,0 +1,1 @@
+../RulesTests/StandInModel.swift
