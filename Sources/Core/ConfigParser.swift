@@ -339,7 +339,7 @@ public struct ConfigParser {
 
     /// `documents.model`: the optional field-extraction model (docs/documents.md, "Model-based extraction").
     private mutating func readDocumentModel(_ value: JSONValue, at path: String) -> DocumentModelConfig? {
-        guard let object = object(value, at: path, keys: ["base_url", "model", "api_key", "timeout_seconds", "max_input_characters"]) else { return nil }
+        guard let object = object(value, at: path, keys: ["base_url", "model", "api_key", "timeout_seconds", "max_input_chars"]) else { return nil }
         let baseURL = string(object, "base_url", at: path) ?? ""
         if object["base_url"]?.stringValue != nil, !(baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://")) {
             issue("\(path).base_url", "expected an http:// or https:// URL such as https://api.openai.com/v1, got \"\(baseURL)\"")
@@ -349,7 +349,7 @@ public struct ConfigParser {
         let key = object["api_key"].flatMap { secretRef($0, at: "\(path).api_key") }
         let defaults = DocumentModelConfig(baseURL: "", model: "")
         let timeout = number(object, "timeout_seconds", at: path, range: 0.1...600, default: defaults.timeout)
-        let budget = integer(object, "max_input_characters", at: path, range: 500...1_000_000, default: defaults.maxInputCharacters)
+        let budget = integer(object, "max_input_chars", at: path, range: 500...1_000_000, default: defaults.maxInputCharacters)
         return DocumentModelConfig(baseURL: baseURL, model: model, apiKey: key, timeout: timeout, maxInputCharacters: budget)
     }
 

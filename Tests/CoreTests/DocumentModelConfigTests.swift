@@ -37,7 +37,7 @@ struct DocumentModelConfigTests {
     @Test func valuesAndDefaults() throws {
         let full = try #require(try parse(documents: #"""
             {"model": {"base_url": "http://127.0.0.1:8000/v1", "model": "local-7b", "api_key": {"env": "DOC_MODEL_KEY"},
-                       "timeout_seconds": 7.5, "max_input_characters": 4000}}
+                       "timeout_seconds": 7.5, "max_input_chars": 4000}}
             """#).documentModel)
         #expect(full == DocumentModelConfig(baseURL: "http://127.0.0.1:8000/v1", model: "local-7b", apiKey: .env("DOC_MODEL_KEY"), timeout: 7.5, maxInputCharacters: 4000))
         let minimal = try #require(try parse(documents: #"{"model": {"base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini"}}"#).documentModel)
@@ -46,15 +46,15 @@ struct DocumentModelConfigTests {
 
     @Test func everyErrorNamesItsKeyPath() {
         let found = issues(documents: #"""
-            {"model": {"base_url": "ftp://x", "api_key": {"env": ""}, "timeout_seconds": 0, "max_input_characters": 10, "send_images": true}}
+            {"model": {"base_url": "ftp://x", "api_key": {"env": ""}, "timeout_seconds": 0, "max_input_chars": 10, "send_images": true}}
             """#)
         #expect(Set(found) == [
             #"documents.model.base_url: expected an http:// or https:// URL such as https://api.openai.com/v1, got "ftp://x""#,
             "documents.model.model: missing; expected a string",
             #"documents.model.api_key: expected exactly one of {"env": NAME}, {"file": PATH}, {"credential": NAME}, {"value": SECRET} with a non-empty string"#,
             "documents.model.timeout_seconds: expected a number in 0.1...600.0, got 0",
-            "documents.model.max_input_characters: expected an integer in 500...1000000, got 10",
-            "documents.model.send_images: unknown key; expected one of api_key, base_url, max_input_characters, model, timeout_seconds",
+            "documents.model.max_input_chars: expected an integer in 500...1000000, got 10",
+            "documents.model.send_images: unknown key; expected one of api_key, base_url, max_input_chars, model, timeout_seconds",
         ])
         #expect(issues(documents: #"{"model": "gpt-4o"}"#) == ["documents.model: expected an object, got a string"])
     }
