@@ -135,7 +135,7 @@ struct AvailabilityEngineTests {
     ])
     func dst(zone: String, dayBefore: String, changeDay: String, nineBefore: String, nineOn: String, nightSlots: [String]) throws {
         let calendar = Self.calendar([Self.host(zone: zone, hours: Self.everyDay)], interval: 3_600)
-        let now = Self.at("2026-01-01T00:00:00Z")
+        let now = Self.at(dayBefore + "T00:00:00Z").addingTimeInterval(-30 * 86_400)
         let before = try Self.slots(calendar, from: dayBefore + "T00:00:00Z", to: dayBefore + "T23:00:00Z", now: now, duration: 3_600)
         #expect(before.first?.start == Self.at(nineBefore))
         let on = try Self.slots(calendar, from: changeDay + "T05:00:00Z", to: changeDay + "T23:59:00Z", now: now, duration: 3_600)

@@ -25,7 +25,7 @@ struct SchedulingConfigTests {
 
     static func issues(_ scheduling: String) -> [String] {
         do {
-            _ = try parse(scheduling)
+            _ = try ConfigParser.parse(Data(document(scheduling).utf8), sourceName: "t")
             return []
         } catch {
             return error.issues.map(\.description)

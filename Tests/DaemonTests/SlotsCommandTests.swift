@@ -8,7 +8,7 @@ extension DaemonProcessTests {
     /// `astralisd slots` with the `local` provider: the daemon's own bookings are busy times.
     @Suite("astralisd slots")
     struct SlotsCommand {
-        static let scheduling: [String: Any] = [
+        static var scheduling: [String: Any] { [
             "calendars": [
                 "demo": [
                     "organization": "demo", "slot_interval": "PT1H", "durations": ["PT1H", "PT30M"], "booking_window": "P90D",
@@ -26,7 +26,7 @@ extension DaemonProcessTests {
                     ] as [String: Any]],
                 ] as [String: Any],
             ] as [String: Any],
-        ]
+        ] }
 
         struct Document: Decodable {
             struct Entry: Decodable {

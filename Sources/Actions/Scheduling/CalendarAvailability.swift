@@ -21,6 +21,7 @@ public enum CalendarAvailability {
             let own = try await bookings.activeBookings(calendar: calendar.name, host: host.name, overlapping: bookingRange)
             let intervals = own.compactMap { $0.end > $0.start ? DateInterval(start: $0.start, end: $0.end) : nil }
             var busy: [DateInterval] = []
+            // A `local` provider's busy times are these same bookings: not read twice.
             if let provider = providers[host.name], provider.kind != "local" {
                 busy = try await provider.busyTimes(in: busyRange)
             }
