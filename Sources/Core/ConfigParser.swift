@@ -85,7 +85,7 @@ public struct ConfigParser {
     // MARK: - Document
 
     mutating func readConfig(_ root: JSONValue) -> DaemonConfig? {
-        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents", "smtp_accounts", "admin"]) else {
+        guard let top = object(root, at: "", keys: ["state_dir", "listen", "workers", "shutdown", "log", "intake", "mail", "organizations", "rules_file", "ai", "documents", "smtp_accounts", "admin", "scheduling"]) else {
             return nil
         }
         let stateDir = string(top, "state_dir", at: "", default: "/var/lib/astralisd") ?? "/var/lib/astralisd"
@@ -189,6 +189,7 @@ public struct ConfigParser {
             }
         }
         config.adminAllowPlaintext = adminPlaintext
+        config.scheduling = readScheduling(top, config: config)
         return config
     }
 
@@ -882,5 +883,299 @@ public struct ConfigParser {
         for (index, id) in ids where !id.isEmpty {
             if !seen.insert(id).inserted { issue(path(index), "duplicate \(what) \"\(id)\"") }
         }
+    }
+}
+
+// MARK: - Scheduling
+
+extension ConfigParser {
+    static let weekdayKeys = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+    /// `scheduling`: calendars by name and reminder offsets (docs/scheduling.md). Durations are
+    /// ISO 8601 strings everywhere (`PT15M`, `P1D`).
+    fileprivate mutating func readScheduling(_ top: [String: JSONValue], config: DaemonConfig) -> SchedulingConfig {
+        let path = "scheduling"
+        guard let section = optionalObject(top, "scheduling", at: "", keys: ["calendars", "reminder_offsets"]) else { return SchedulingConfig() }
+        var result = SchedulingConfig()
+        if let offsets = durationList(section, "reminder_offsets", at: path, range: 60...(90 * 86_400)) { result.reminderOffsets = offsets }
+        guard let value = section["calendars"] else { return result }
+        guard case .object(let calendars) = value else {
+            issue("\(path).calendars", "expected an object of calendars by name, got \(value.kindName)")
+            return result
+        }
+        let organizations = Set(config.organizations.map(\.id))
+        let accounts = Set(config.smtpAccounts.map(\.id))
+        for name in calendars.keys.sorted() {
+            guard let calendarValue = calendars[name] else { continue }
+            let calendarPath = "\(path).calendars.\(name)"
+            let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+            if name.isEmpty || name.count > 64 || !name.allSatisfy({ allowed.contains($0) }) || name.first == "-" || name.first == "_" {
+                issue(calendarPath, "calendar names are 1-64 characters of a-z, 0-9, '-' or '_' starting with a letter or digit")
+            }
+            if let calendar = readCalendar(calendarValue, name: name, at: calendarPath, organizations: organizations, accounts: accounts) {
+                result.calendars[name] = calendar
+            }
+        }
+        return result
+    }
+
+    private mutating func readCalendar(_ value: JSONValue, name: String, at path: String, organizations: Set<String>, accounts: Set<String>) -> CalendarConfig? {
+        let keys: Set<String> = [
+            "organization", "hosts", "assignment", "slot_interval", "booking_window", "durations", "organizer",
+            "smtp_account", "reminder_offsets",
+        ]
+        guard let object = object(value, at: path, keys: keys) else { return nil }
+        let organization = string(object, "organization", at: path) ?? ""
+        if object["organization"]?.stringValue != nil, !organizations.contains(organization) {
+            issue("\(path).organization", "unknown organization \"\(organization)\"; expected one of organizations[].id (\(organizations.sorted().joined(separator: ", ")))")
+        }
+        let assignmentText = string(object, "assignment", at: path, default: "intersection") ?? "intersection"
+        let assignment = HostAssignment(rawValue: assignmentText)
+        if assignment == nil { issue("\(path).assignment", "expected intersection or round_robin, got \"\(assignmentText)\"") }
+        let defaults = CalendarConfig(name: name, organization: organization, hosts: [])
+        let interval = duration(object, "slot_interval", at: path, range: 60...86_400, default: defaults.slotInterval)
+        if Int(interval) % 60 != 0 { issue("\(path).slot_interval", "expected whole minutes, got \(ISODuration.format(interval))") }
+        let window = duration(object, "booking_window", at: path, range: 3_600...(366 * 86_400), default: defaults.bookingWindow)
+        let durations = durationList(object, "durations", at: path, range: 60...(24 * 3_600)) ?? defaults.durations
+        if object["durations"]?.arrayValue?.isEmpty == true { issue("\(path).durations", "expected at least one meeting length") }
+        var organizer: CalendarAttendee?
+        if let value = object["organizer"], let fields = self.object(value, at: "\(path).organizer", keys: ["email", "name"]) {
+            let email = string(fields, "email", at: "\(path).organizer") ?? ""
+            if fields["email"]?.stringValue != nil, !Self.isAddrSpec(email) { issue("\(path).organizer.email", "expected an address such as team@example.com, got \"\(email)\"") }
+            organizer = CalendarAttendee(email: email, name: string(fields, "name", at: "\(path).organizer", default: nil), role: .chair, status: .accepted, rsvp: false)
+        }
+        let account = string(object, "smtp_account", at: path, default: nil)
+        if let account, !accounts.contains(account) {
+            issue("\(path).smtp_account", "unknown SMTP account \"\(account)\"; expected one of smtp_accounts[].id (\(accounts.sorted().joined(separator: ", ")))")
+        }
+        let reminders = durationList(object, "reminder_offsets", at: path, range: 60...(90 * 86_400))
+        var hosts: [CalendarHost] = []
+        if let list = array(object, "hosts", at: path) {
+            if list.isEmpty { issue("\(path).hosts", "expected at least one host") }
+            for (index, element) in list.enumerated() {
+                if let host = readHost(element, at: "\(path).hosts[\(index)]") { hosts.append(host) }
+            }
+            let names = list.enumerated().compactMap { index, element in element["name"]?.stringValue.map { (index, $0) } }
+            checkUnique(names, at: { "\(path).hosts[\($0)].name" }, what: "host name")
+        }
+        guard let assignment else { return nil }
+        return CalendarConfig(
+            name: name, organization: organization, hosts: hosts, assignment: assignment, slotInterval: interval, bookingWindow: window,
+            durations: durations, organizer: organizer, smtpAccount: account, reminderOffsets: reminders)
+    }
+
+    private mutating func readHost(_ value: JSONValue, at path: String) -> CalendarHost? {
+        let keys: Set<String> = [
+            "name", "email", "display_name", "time_zone", "working_hours", "overrides", "buffer_before", "buffer_after",
+            "minimum_notice", "max_per_day", "max_per_week", "provider",
+        ]
+        guard let object = object(value, at: path, keys: keys) else { return nil }
+        let name = identifier(object, "name", at: path) ?? ""
+        let email = string(object, "email", at: path) ?? ""
+        if object["email"]?.stringValue != nil, !Self.isAddrSpec(email) { issue("\(path).email", "expected an address such as ada@example.com, got \"\(email)\"") }
+        let displayName = string(object, "display_name", at: path, default: nil)
+        if let displayName, displayName.contains(where: { $0 == "\r" || $0 == "\n" }) { issue("\(path).display_name", "expected one line of text") }
+        let zone = string(object, "time_zone", at: path) ?? ""
+        if object["time_zone"]?.stringValue != nil, TimeZone(identifier: zone) == nil {
+            issue("\(path).time_zone", "expected an IANA time zone such as Europe/Berlin or America/New_York, got \"\(zone)\"")
+        }
+        var weekly: [Int: [LocalTimeRange]] = [:]
+        if let hours = optionalObject(object, "working_hours", at: path, keys: Set(Self.weekdayKeys)) {
+            if object["working_hours"] == nil { issue("\(path).working_hours", "missing; expected an object such as {\"mon\": [\"09:00-17:00\"]}") }
+            for (index, key) in Self.weekdayKeys.enumerated() {
+                guard let list = optionalArray(hours, key, at: "\(path).working_hours") else { continue }
+                weekly[index + 1] = timeRanges(list, at: "\(path).working_hours.\(key)")
+            }
+        }
+        var overrides: [AvailabilityOverride] = []
+        if let list = optionalArray(object, "overrides", at: path) {
+            var seen = Set<String>()
+            for (index, element) in list.enumerated() {
+                let elementPath = "\(path).overrides[\(index)]"
+                guard let fields = self.object(element, at: elementPath, keys: ["date", "hours"]) else { continue }
+                let text = string(fields, "date", at: elementPath) ?? ""
+                let ranges = array(fields, "hours", at: elementPath).map { timeRanges($0, at: "\(elementPath).hours") } ?? []
+                guard fields["date"]?.stringValue != nil else { continue }
+                guard let date = Self.localDate(text) else {
+                    issue("\(elementPath).date", "expected a date such as 2026-12-24, got \"\(text)\"")
+                    continue
+                }
+                if !seen.insert(text).inserted { issue("\(elementPath).date", "duplicate override for \(text)") }
+                overrides.append(AvailabilityOverride(year: date.year, month: date.month, day: date.day, hours: ranges))
+            }
+        }
+        let bufferBefore = duration(object, "buffer_before", at: path, range: 0...86_400, default: 0)
+        let bufferAfter = duration(object, "buffer_after", at: path, range: 0...86_400, default: 0)
+        let notice = duration(object, "minimum_notice", at: path, range: 0...(90 * 86_400), default: 0)
+        let maxPerDay = object["max_per_day"].map { _ in integer(object, "max_per_day", at: path, range: 1...1_000, default: 1) }
+        let maxPerWeek = object["max_per_week"].map { _ in integer(object, "max_per_week", at: path, range: 1...10_000, default: 1) }
+        var provider = CalendarProviderConfig.local
+        if let value = object["provider"] {
+            provider = readProvider(value, at: "\(path).provider") ?? .local
+        }
+        return CalendarHost(
+            name: name, email: email, displayName: displayName, provider: provider, timeZone: zone, weeklyHours: weekly,
+            overrides: overrides, bufferBefore: bufferBefore, bufferAfter: bufferAfter, minimumNotice: notice,
+            maxPerDay: maxPerDay, maxPerWeek: maxPerWeek)
+    }
+
+    private mutating func readProvider(_ value: JSONValue, at path: String) -> CalendarProviderConfig? {
+        guard case .object(let fields) = value else {
+            issue(path, "expected an object such as {\"type\": \"local\"}, got \(value.kindName)")
+            return nil
+        }
+        let type = fields["type"]?.stringValue
+        switch type {
+        case "local":
+            _ = object(value, at: path, keys: ["type"])
+            return .local
+        case "caldav":
+            guard let object = object(value, at: path, keys: ["type", "url", "username", "password", "allow_plaintext", "timeout_seconds"]) else { return nil }
+            let url = string(object, "url", at: path) ?? ""
+            let plaintext = bool(object, "allow_plaintext", at: path, default: false)
+            if object["url"]?.stringValue != nil {
+                if let problem = Self.calendarURLProblem(url, allowPlaintext: plaintext) { issue("\(path).url", problem) }
+            }
+            let username = string(object, "username", at: path) ?? ""
+            var password: SecretRef?
+            if let value = object["password"] {
+                password = secretRef(value, at: "\(path).password")
+            } else {
+                issue("\(path).password", "missing; expected {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME} or {\"value\": SECRET}")
+            }
+            let timeout = number(object, "timeout_seconds", at: path, range: 1...600, default: 30)
+            guard let password else { return nil }
+            return .caldav(CalDAVConfig(url: url, username: username, password: password, allowPlaintext: plaintext, timeoutSeconds: timeout))
+        case "google":
+            let keys: Set<String> = [
+                "type", "calendar_id", "client_id", "client_secret", "refresh_token", "token_url", "api_base_url", "send_updates",
+                "meet_link", "timeout_seconds",
+            ]
+            guard let object = object(value, at: path, keys: keys) else { return nil }
+            let defaults = GoogleCalendarConfig(clientID: "", clientSecret: .value("-"), refreshToken: .value("-"))
+            let calendarID = string(object, "calendar_id", at: path, default: defaults.calendarID) ?? defaults.calendarID
+            if calendarID.isEmpty { issue("\(path).calendar_id", "expected primary or a calendar id, got an empty string") }
+            let clientID = string(object, "client_id", at: path) ?? ""
+            if object["client_id"]?.stringValue != nil, clientID.isEmpty { issue("\(path).client_id", "expected the OAuth client id, got an empty string") }
+            var secrets: [SecretRef] = []
+            for key in ["client_secret", "refresh_token"] {
+                if let value = object[key] {
+                    if let ref = secretRef(value, at: "\(path).\(key)") { secrets.append(ref) }
+                } else {
+                    issue("\(path).\(key)", "missing; expected {\"env\": NAME}, {\"file\": PATH}, {\"credential\": NAME} or {\"value\": SECRET}")
+                }
+            }
+            var urls: [String] = []
+            for (key, fallback) in [("token_url", defaults.tokenURL), ("api_base_url", defaults.apiBaseURL)] {
+                let url = string(object, key, at: path, default: fallback) ?? fallback
+                // The stand-in servers of the tests listen on loopback over http.
+                if let problem = Self.calendarURLProblem(url, allowPlaintext: true) { issue("\(path).\(key)", problem) }
+                urls.append(url)
+            }
+            let sendUpdates = string(object, "send_updates", at: path, default: defaults.sendUpdates) ?? defaults.sendUpdates
+            if !["all", "externalOnly", "none"].contains(sendUpdates) { issue("\(path).send_updates", "expected all, externalOnly or none, got \"\(sendUpdates)\"") }
+            let meet = bool(object, "meet_link", at: path, default: false)
+            let timeout = number(object, "timeout_seconds", at: path, range: 1...600, default: 30)
+            guard secrets.count == 2 else { return nil }
+            return .google(GoogleCalendarConfig(
+                calendarID: calendarID, clientID: clientID, clientSecret: secrets[0], refreshToken: secrets[1], tokenURL: urls[0],
+                apiBaseURL: urls[1], sendUpdates: sendUpdates, meetLink: meet, timeoutSeconds: timeout))
+        default:
+            issue("\(path).type", "expected local, caldav or google, got \(fields["type"]?.displayText ?? "nothing")")
+            return nil
+        }
+    }
+
+    /// `https://` (or `http://` to a loopback host when allowed).
+    static func calendarURLProblem(_ url: String, allowPlaintext: Bool) -> String? {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), let host = parsed.host, !host.isEmpty else {
+            return "expected an https:// URL, got \"\(url)\""
+        }
+        if scheme == "https" { return nil }
+        guard scheme == "http" else { return "expected an https:// URL, got \"\(url)\"" }
+        guard allowPlaintext, IMAPSourceSettings.isLoopback(host) else {
+            return "http:// sends credentials in clear text; expected https:// (http:// only to a loopback host with allow_plaintext: true), got \"\(url)\""
+        }
+        return nil
+    }
+
+    /// `2026-12-24` as a valid calendar date.
+    public static func localDate(_ text: String) -> (year: Int, month: Int, day: Int)? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+              (1...12).contains(month), day >= 1 else { return nil }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return day <= lengths[month - 1] ? (year, month, day) : nil
+    }
+
+    /// `09:00-17:30` (end may be `24:00`).
+    static func timeRange(_ text: String) -> LocalTimeRange? {
+        func minutes(_ part: Substring) -> Int? {
+            let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
+            guard pieces.count == 2, pieces[0].count == 2, pieces[1].count == 2,
+                  let hour = Int(pieces[0]), let minute = Int(pieces[1]), (0...24).contains(hour), (0...59).contains(minute) else { return nil }
+            let total = hour * 60 + minute
+            return total <= 1_440 ? total : nil
+        }
+        let halves = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard halves.count == 2, let start = minutes(halves[0]), let end = minutes(halves[1]), start < end, start < 1_440 else { return nil }
+        return LocalTimeRange(startMinute: start, endMinute: end)
+    }
+
+    private mutating func timeRanges(_ list: [JSONValue], at path: String) -> [LocalTimeRange] {
+        var ranges: [LocalTimeRange] = []
+        for (index, element) in list.enumerated() {
+            guard let text = element.stringValue, let range = Self.timeRange(text) else {
+                issue("\(path)[\(index)]", "expected a time range such as \"09:00-12:30\" (24-hour, start before end), got \(element.displayText)")
+                continue
+            }
+            ranges.append(range)
+        }
+        let sorted = ranges.sorted { $0.startMinute < $1.startMinute }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where next.startMinute < previous.endMinute {
+            issue(path, "time ranges overlap (\(Self.clock(previous.startMinute))-\(Self.clock(previous.endMinute)) and \(Self.clock(next.startMinute))-\(Self.clock(next.endMinute)))")
+        }
+        return sorted
+    }
+
+    static func clock(_ minute: Int) -> String {
+        let hour = minute / 60
+        let rest = minute % 60
+        return (hour < 10 ? "0" : "") + "\(hour):" + (rest < 10 ? "0" : "") + "\(rest)"
+    }
+
+    /// An ISO 8601 duration string in `range` seconds.
+    private mutating func duration(_ parent: [String: JSONValue], _ key: String, at path: String, range: ClosedRange<Double>, default fallback: Double) -> Double {
+        guard let value = parent[key] else { return fallback }
+        return durationValue(value, at: join(path, key), range: range) ?? fallback
+    }
+
+    private mutating func durationValue(_ value: JSONValue, at path: String, range: ClosedRange<Double>) -> Double? {
+        guard let text = value.stringValue, let seconds = ISODuration.parse(text) else {
+            issue(path, "expected an ISO 8601 duration such as \"PT15M\", \"PT1H30M\" or \"P1D\", got \(value.displayText)")
+            return nil
+        }
+        guard range.contains(seconds) else {
+            issue(path, "expected a duration from \(ISODuration.format(range.lowerBound)) to \(ISODuration.format(range.upperBound)), got \(text)")
+            return nil
+        }
+        return seconds
+    }
+
+    private mutating func durationList(_ parent: [String: JSONValue], _ key: String, at path: String, range: ClosedRange<Double>) -> [Double]? {
+        guard let list = optionalArray(parent, key, at: path) else { return nil }
+        var result: [Double] = []
+        for (index, element) in list.enumerated() {
+            if let seconds = durationValue(element, at: "\(join(path, key))[\(index)]", range: range) {
+                if result.contains(seconds) {
+                    issue("\(join(path, key))[\(index)]", "duplicate duration \(ISODuration.format(seconds))")
+                } else {
+                    result.append(seconds)
+                }
+            }
+        }
+        return result
     }
 }

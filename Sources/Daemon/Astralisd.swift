@@ -17,7 +17,7 @@ struct Astralisd: AsyncParsableCommand {
         commandName: "astralisd",
         abstract: "Turns inbound email and web-form webhooks into routed, tracked work.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self, Extract.self, SMTPBench.self, TokenCommand.self, WebhooksCommand.self],
+        subcommands: [Run.self, Check.self, RulesCommand.self, Items.self, IntakeCommand.self, Ingest.self, Parse.self, Extract.self, SMTPBench.self, TokenCommand.self, WebhooksCommand.self, Slots.self, SchedulingCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -40,10 +40,14 @@ public struct RuleContext: Sendable {
     /// Returns why a Mustache template does not parse, or nil when it does. The daemon passes the
     /// item composer's check so rules and items accept the same templates.
     public var checkTemplate: @Sendable (String) -> String?
+    /// Configured calendar names (`scheduling.calendars`) a `schedule.calendar` must name; nil:
+    /// not checked.
+    public var calendars: Set<String>?
 
-    public init(organizations: [OrganizationConfig], checkTemplate: @escaping @Sendable (String) -> String? = { _ in nil }) {
+    public init(organizations: [OrganizationConfig], checkTemplate: @escaping @Sendable (String) -> String? = { _ in nil }, calendars: Set<String>? = nil) {
         self.organizations = organizations
         self.checkTemplate = checkTemplate
+        self.calendars = calendars
     }
 }
 
@@ -620,9 +624,13 @@ public struct RuleLoader {
         }
         let earliest = integer(fields, "earliest_start_hours", at: path, range: 0...720, default: 24)
         let within = integer(fields, "within_days", at: path, range: 1...90, default: 14)
+        let calendar = optionalString(fields, "calendar", at: path)
+        if let calendar, let known = context.calendars, !known.contains(calendar) {
+            issue(Self.pointer(path, "calendar"), "unknown calendar \"\(calendar)\"; expected one of scheduling.calendars (\(known.isEmpty ? "none configured" : known.sorted().joined(separator: ", ")))")
+        }
         return MeetingRequest(
             titleTemplate: title, durationMinutes: duration, attendeeField: attendee, earliestStartHours: earliest, withinDays: within,
-            calendar: optionalString(fields, "calendar", at: path), location: optionalString(fields, "location", at: path), rule: rule
+            calendar: calendar, location: optionalString(fields, "location", at: path), rule: rule
         )
     }
 

@@ -34,8 +34,42 @@ enum SQLiteSchema {
         migrator.registerMigration("v8-documents") { db in
             try db.execute(sql: v8Documents)
         }
+        migrator.registerMigration("v9-bookings") { db in
+            try db.execute(sql: v9Bookings)
+        }
         return migrator
     }
+
+    /// Meetings the daemon booked (docs/scheduling.md). `attendee` is the requester as JSON.
+    /// Overlap queries ("active bookings of a calendar/host that overlap a range") walk
+    /// `bookings_overlap` by start; `end_at > ?` filters the few that started earlier.
+    private static let v9Bookings = """
+        CREATE TABLE bookings (
+            id TEXT PRIMARY KEY NOT NULL,
+            organization TEXT NOT NULL,
+            calendar TEXT NOT NULL,
+            host TEXT NOT NULL,
+            uid TEXT NOT NULL UNIQUE,
+            sequence INTEGER NOT NULL,
+            start_at REAL NOT NULL,
+            end_at REAL NOT NULL,
+            state TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            description TEXT,
+            location TEXT,
+            meeting_url TEXT,
+            attendee TEXT NOT NULL,
+            intake_id TEXT,
+            item_id TEXT,
+            provider_event_id TEXT,
+            reason TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX bookings_overlap ON bookings (calendar, host, start_at) WHERE state IN ('pending', 'confirmed');
+        CREATE INDEX bookings_calendar_start ON bookings (calendar, start_at) WHERE state IN ('pending', 'confirmed');
+        CREATE INDEX bookings_intake ON bookings (intake_id, created_at) WHERE intake_id IS NOT NULL;
+        """
 
     /// Document extraction results (docs/documents.md): the detected type, text and pages, OCR
     /// confidence, languages, the thumbnail's blob, classification and fields. `extraction` holds

@@ -114,6 +114,21 @@ struct RuleLoaderTests {
         #expect(rules.ruleIDs(organization: "acme") == ["b"])
     }
 
+    @Test func scheduleCalendarMustBeConfigured() throws {
+        let document = #"{"version": 1, "rules": [{"id": "a", "then": {"schedule": {"calendar": "sales-team"}}}]}"#
+        let known = RuleContext(organizations: Fixture.config.organizations, calendars: ["sales-team"])
+        let rules = try RuleLoader.parse(Data(document.utf8), file: "r.json", context: known)
+        #expect(rules.count == 1)
+        do {
+            _ = try RuleLoader.parse(Data(document.utf8), file: "r.json", context: RuleContext(organizations: Fixture.config.organizations, calendars: ["demo"]))
+            Issue.record("sales-team is not configured")
+        } catch {
+            #expect(error.issues.map(\.description) == [#"r.json#/rules/0/then/schedule/calendar: unknown calendar "sales-team"; expected one of scheduling.calendars (demo)"#])
+        }
+        // Without calendars in the context (a tool that has no config) the name is not checked.
+        _ = try RuleLoader.parse(Data(document.utf8), file: "r.json", context: RuleContext(organizations: Fixture.config.organizations))
+    }
+
     @Test func replyTemplatesTakeAnOptionalHTMLBody() throws {
         let rules = try Fixture.rules(list: "[]", extra: #""templates": {"ack": {"subject": "Re: {{subject}}", "body": "Thanks", "html": "<p>Thanks for <b>{{subject}}</b></p>"}, "plain": {"subject": "s", "body": "b"}}"#)
         #expect(rules.templates["ack"]?.html == "<p>Thanks for <b>{{subject}}</b></p>")
