@@ -15,7 +15,8 @@ public struct MIMEPartOutline: Sendable, Equatable {
     /// `inline`, `attachment` or nil, lower case.
     public var disposition: String?
     public var filename: String?
-    /// `7bit`, `base64`, `quoted-printable`... (nil for multiparts).
+    /// The declared Content-Transfer-Encoding: `base64`, `quoted-printable`, `7bit`... (nil for
+    /// multiparts and for parts that declare none, which means 7bit).
     public var transferEncoding: String?
     /// The decoded bytes of a leaf; nil for multiparts.
     public var content: Data?

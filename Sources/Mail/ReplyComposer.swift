@@ -160,9 +160,8 @@ public enum ReplyComposer {
 
 /// A MIME body to build: leaves and multiparts, in the order they are written.
 indirect enum MIMEBody {
-    /// A text part (`text/<subtype>; charset=utf-8` plus `parameters`), LF or CRLF line ends
-    /// both written as CRLF.
-    case text(subtype: String, text: String, parameters: [(String, String)] = [])
+    /// A text part (`text/<subtype>; charset=utf-8`), LF or CRLF line ends both written as CRLF.
+    case text(subtype: String, text: String)
     /// A part with the attachment's bytes as they are.
     case file(ReplyAttachment)
     /// A part with these bytes as they are, no disposition or file name (`contentType` with its
@@ -255,10 +254,8 @@ final class MessageBuilder {
 
     private func object(for body: MIMEBody) throws -> UnsafeMutablePointer<GMimeObject> {
         switch body {
-        case .text(let subtype, let text, let parameters):
-            let part = try textPart(subtype: subtype, text: text)
-            for (name, value) in parameters { g_mime_object_set_content_type_parameter(part, name, value) }
-            return part
+        case .text(let subtype, let text):
+            return try textPart(subtype: subtype, text: text)
         case .file(let attachment):
             return try attachmentPart(attachment)
         case .bytes(let contentType, let data):

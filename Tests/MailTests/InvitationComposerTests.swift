@@ -59,6 +59,8 @@ struct InvitationComposerTests {
         let expected = Data(Self.calendar().utf8)
         #expect(calendarPart.content == expected)
         #expect(attachment.content == expected)
+        // Not ASCII (Köln, an en dash): base64, which keeps the bytes and CRLF exactly.
+        #expect(calendarPart.transferEncoding == "base64" && attachment.transferEncoding == "base64")
         #expect(parts[2].content.map { String(decoding: $0, as: UTF8.self) }?.contains("you are invited") == true)
 
         let parsed = try MessageParser().parse(bytes)
@@ -86,6 +88,19 @@ struct InvitationComposerTests {
         #expect(parts[3].content == Data(calendar.utf8))
         #expect(parts[4].content == Data(calendar.utf8))
         #expect(parts[4].filename == "invite.ics")
+    }
+
+    @Test("an ASCII calendar goes unencoded (7bit) with its CRLF line ends")
+    func asciiCalendar() throws {
+        let calendar = Self.calendar().replacingOccurrences(of: " – Köln office", with: "")
+        let bytes = try InvitationComposer.compose(Self.draft(calendar: calendar))
+        let parts = MessageParser().outline(bytes)
+        let calendarParts = parts.filter { $0.mediaType == "text/calendar" || $0.mediaType == "application/ics" }
+        #expect(calendarParts.count == 2)
+        // No Content-Transfer-Encoding header: 7bit, the bytes as they are.
+        #expect(calendarParts.map(\.transferEncoding) == [nil, nil])
+        #expect(calendarParts.map { $0.content.map { String(decoding: $0, as: UTF8.self) } } == [calendar, calendar])
+        #expect(String(decoding: bytes, as: UTF8.self).contains("\r\nSUMMARY:Intro call with Ada from Acme\r\n"))
     }
 
     @Test("LF-only calendar text is sent with CRLF")
