@@ -13,6 +13,27 @@ final class RetrySleeps: Sendable {
     var sleep: @Sendable (TimeInterval) async -> Void { { [self] seconds in waits.withLock { $0.append(seconds) } } }
 }
 
+/// Keeps every log line (message and metadata) for assertions.
+final class CapturedLogs: Sendable {
+    let lines = Mutex<[String]>([])
+
+    struct Handler: LogHandler {
+        let sink: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            sink.lines.withLock { $0.append("\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
+        }
+    }
+
+    var logger: Logger { Logger(label: "test.google.captured") { _ in Handler(sink: self) } }
+}
+
 /// Health transitions seen by `CalendarHealth.onChange`.
 final class StateChanges: Sendable {
     let states = Mutex<[CalendarProviderHealth.State]>([])
@@ -31,7 +52,8 @@ struct GoogleCalendarProviderTests {
     }
 
     static func fixture(
-        base: String, calendarID: String = "primary", sendUpdates: String = "none", meetLink: Bool = false, refreshToken: String = GoogleCalendarStandIn.refreshToken
+        base: String, calendarID: String = "primary", sendUpdates: String = "none", meetLink: Bool = false, refreshToken: String = GoogleCalendarStandIn.refreshToken,
+        logger: Logger = Logger(label: "test.google")
     ) -> Fixture {
         let config = GoogleCalendarConfig(
             calendarID: calendarID, clientID: GoogleCalendarStandIn.clientID, clientSecret: .env("GOOGLE_CLIENT_SECRET"), refreshToken: .file("/run/google-refresh"),
@@ -50,7 +72,7 @@ struct GoogleCalendarProviderTests {
         let provider = GoogleCalendarProvider(
             label: "sales/ada", config: config, secrets: secrets, health: health,
             retry: RetryPolicy(baseDelay: 1, maxDelay: 30, maxAttempts: 4, jitter: 0.5), clock: clock, sleep: sleeps.sleep,
-            logger: Logger(label: "test.google"))
+            logger: logger)
         return Fixture(provider: provider, health: health, clock: clock, sleeps: sleeps)
     }
 
@@ -388,6 +410,31 @@ struct GoogleCalendarProviderTests {
             try await fixture.provider.cancelEvent(Self.event(), providerEventID: nil)
             #expect(google.requests(.delete).count == 3)
             #expect(fixture.health.health(of: "sales/ada")?.state == .ok)
+        }
+    }
+
+    @Test("secrets and access tokens never reach the log or the errors")
+    func secretsNotLogged() async throws {
+        let google = GoogleCalendarStandIn()
+        let logs = CapturedLogs()
+        google.fail(.insert, with: .api(503, reason: "backendError", domain: "global"))
+        try await google.serve { base in
+            let fixture = Self.fixture(base: base, logger: logs.logger)
+            var errors: [String] = []
+            _ = try await fixture.provider.createEvent(Self.event())
+            google.fail(.freeBusy, with: .api(401, reason: "authError", domain: "global"), .api(401, reason: "authError", domain: "global"))
+            do { _ = try await fixture.provider.busyTimes(in: DateInterval(start: Self.start, duration: 60)) } catch { errors.append("\(error)") }
+            google.fail(.token, with: .oauth(400, error: "invalid_grant", description: "Token has been expired or revoked."))
+            do { _ = try await fixture.provider.busyTimes(in: DateInterval(start: Self.start, duration: 60)) } catch { errors.append("\(error)") }
+            let lines = logs.lines.withLock { $0 }
+            #expect(lines.count == 2)
+            #expect(errors.count == 2)
+            for text in lines + errors + fixture.health.snapshot().compactMap(\.lastError) {
+                for secret in [GoogleCalendarStandIn.clientSecret, GoogleCalendarStandIn.refreshToken, "ya29."] {
+                    #expect(!text.contains(secret), "\(text)")
+                }
+            }
+            #expect(lines.allSatisfy { $0.contains("calendar.provider=sales/ada") })
         }
     }
 

@@ -248,10 +248,11 @@ public final class GoogleCalendarProvider: CalendarProvider {
             }
             let summary = "Google \(operation): HTTP \(status)\(problem.reason.isEmpty ? "" : " \(problem.reason)")\(problem.message.isEmpty ? "" : ": \(problem.message.prefix(300))")"
             if status == 401 {
-                // The token may have been revoked early: one fresh token, then give up.
+                // The token may have been revoked early: one fresh token, then give up (and let
+                // the next call start from a refresh, which tells whether the grant still works).
+                invalidate(token)
                 guard !refreshedAfter401 else { throw CalendarProviderError.reconnectNeeded(summary) }
                 refreshedAfter401 = true
-                invalidate(token)
                 attempt -= 1
                 continue
             }
