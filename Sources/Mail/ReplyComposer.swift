@@ -158,8 +158,33 @@ public enum ReplyComposer {
     }
 }
 
+/// A MIME body to build: leaves and multiparts, in the order they are written.
+indirect enum MIMEBody {
+    /// A text part (`text/<subtype>; charset=utf-8`), LF or CRLF line ends both written as CRLF.
+    case text(subtype: String, text: String)
+    /// A part with the attachment's bytes as they are.
+    case file(ReplyAttachment)
+    /// A part with these bytes as they are, no disposition or file name (`contentType` with its
+    /// parameters, as `ReplyAttachment.contentType`).
+    case bytes(contentType: String, data: Data)
+    case multipart(subtype: String, parts: [MIMEBody])
+}
+
+/// The top-level fields of a message being built; addresses and ids checked by the caller.
+struct MessageHeaders {
+    var from: MailAddress
+    var to: [MailAddress]
+    var subject: String
+    var messageID: String
+    var date: Date
+    var inReplyTo: String?
+    var references: [String]
+    /// Written in order after the standard fields (`Auto-Submitted`...).
+    var extra: [(String, String)]
+}
+
 /// Owns the GMime objects of one message being built; `deinit` drops every reference taken.
-private final class MessageBuilder {
+final class MessageBuilder {
     private var objects: [UnsafeMutableRawPointer] = []
     private var formatOptions: OpaquePointer?
 
@@ -175,43 +200,46 @@ private final class MessageBuilder {
     }
 
     func build(_ draft: ReplyDraft) throws -> Data {
+        var body = MIMEBody.text(subtype: "plain", text: draft.text)
+        if let html = draft.html {
+            body = .multipart(subtype: "alternative", parts: [body, .text(subtype: "html", text: html)])
+        }
+        if !draft.attachments.isEmpty {
+            body = .multipart(subtype: "mixed", parts: [body] + draft.attachments.map { .file($0) })
+        }
+        let headers = MessageHeaders(
+            from: draft.from, to: [draft.to], subject: draft.subject, messageID: draft.messageID, date: draft.date, inReplyTo: draft.inReplyTo,
+            references: draft.references,
+            // RFC 3834 §3.1.8 and common practice: ask other responders not to answer us.
+            extra: [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")])
+        return try build(headers: headers, body: body)
+    }
+
+    func build(headers: MessageHeaders, body: MIMEBody) throws -> Data {
         let message = try keep(g_mime_message_new(1))
         let messageObject = cgmime_message_as_object(message)
-        g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, draft.from.name, draft.from.address)
-        g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, draft.to.name, draft.to.address)
-        g_mime_message_set_subject(message, Self.oneLine(draft.subject), "utf-8")
-        let date = g_date_time_new_from_unix_utc(gint64(draft.date.timeIntervalSince1970.rounded(.down)))
+        g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, headers.from.name, headers.from.address)
+        for to in headers.to {
+            g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, to.name, to.address)
+        }
+        g_mime_message_set_subject(message, Self.oneLine(headers.subject), "utf-8")
+        let date = g_date_time_new_from_unix_utc(gint64(headers.date.timeIntervalSince1970.rounded(.down)))
         if let date {
             g_mime_message_set_date(message, date)
             g_date_time_unref(date)
         }
-        g_mime_message_set_message_id(message, draft.messageID)
-        if let parent = draft.inReplyTo {
+        g_mime_message_set_message_id(message, headers.messageID)
+        if let parent = headers.inReplyTo {
             g_mime_object_set_header(messageObject, "In-Reply-To", "<\(parent)>", nil)
         }
-        if !draft.references.isEmpty {
-            g_mime_object_set_header(messageObject, "References", draft.references.map { "<\($0)>" }.joined(separator: " "), nil)
+        if !headers.references.isEmpty {
+            g_mime_object_set_header(messageObject, "References", headers.references.map { "<\($0)>" }.joined(separator: " "), nil)
         }
-        g_mime_object_set_header(messageObject, "Auto-Submitted", "auto-replied", nil)
-        // RFC 3834 §3.1.8 and common practice: ask other responders not to answer us.
-        g_mime_object_set_header(messageObject, "X-Auto-Response-Suppress", "All", nil)
+        for (name, value) in headers.extra {
+            g_mime_object_set_header(messageObject, name, value, nil)
+        }
 
-        var body = try textPart(subtype: "plain", text: draft.text)
-        if let html = draft.html {
-            let alternative = try keep(g_mime_multipart_new_with_subtype("alternative"))
-            g_mime_multipart_add(alternative, body)
-            g_mime_multipart_add(alternative, try textPart(subtype: "html", text: html))
-            body = cgmime_multipart_as_object(alternative)
-        }
-        if !draft.attachments.isEmpty {
-            let mixed = try keep(g_mime_multipart_new_with_subtype("mixed"))
-            g_mime_multipart_add(mixed, body)
-            for attachment in draft.attachments {
-                g_mime_multipart_add(mixed, try attachmentPart(attachment))
-            }
-            body = cgmime_multipart_as_object(mixed)
-        }
-        g_mime_message_set_mime_part(message, body)
+        g_mime_message_set_mime_part(message, try object(for: body))
         g_mime_object_encode(messageObject, GMIME_ENCODING_CONSTRAINT_7BIT)
 
         formatOptions = g_mime_format_options_new()
@@ -219,9 +247,24 @@ private final class MessageBuilder {
         let stream = try keep(g_mime_stream_mem_new())
         guard g_mime_object_write_to_stream(messageObject, formatOptions, stream) >= 0, let bytes = cgmime_stream_mem_bytes(stream),
               let start = bytes.pointee.data else {
-            throw ReplyCompositionError("GMime could not write the reply")
+            throw ReplyCompositionError("GMime could not write the message")
         }
         return Data(bytes: start, count: Int(bytes.pointee.len))
+    }
+
+    private func object(for body: MIMEBody) throws -> UnsafeMutablePointer<GMimeObject> {
+        switch body {
+        case .text(let subtype, let text):
+            return try textPart(subtype: subtype, text: text)
+        case .file(let attachment):
+            return try attachmentPart(attachment)
+        case .bytes(let contentType, let data):
+            return try dataPart(contentType: contentType, data: data).object
+        case .multipart(let subtype, let parts):
+            let multipart = try keep(g_mime_multipart_new_with_subtype(subtype))
+            for part in parts { g_mime_multipart_add(multipart, try object(for: part)) }
+            return cgmime_multipart_as_object(multipart)
+        }
     }
 
     private func textPart(subtype: String, text: String) throws -> UnsafeMutablePointer<GMimeObject> {
@@ -233,10 +276,17 @@ private final class MessageBuilder {
     }
 
     private func attachmentPart(_ attachment: ReplyAttachment) throws -> UnsafeMutablePointer<GMimeObject> {
-        let fields = attachment.contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        let (part, object) = try dataPart(contentType: attachment.contentType, data: attachment.data)
+        g_mime_object_set_disposition(object, attachment.inline ? "inline" : "attachment")
+        if !attachment.filename.isEmpty { g_mime_part_set_filename(part, Filename.sanitize(attachment.filename)) }
+        return object
+    }
+
+    private func dataPart(contentType: String, data: Data) throws -> (part: UnsafeMutablePointer<GMimePart>, object: UnsafeMutablePointer<GMimeObject>) {
+        let fields = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
         let media = (fields.first ?? "").split(separator: "/").map(String.init)
-        guard media.count == 2, !media[0].isEmpty, !media[1].isEmpty, !attachment.contentType.contains(where: \.isNewline) else {
-            throw ReplyCompositionError("attachment content type \"\(attachment.contentType.prefix(200))\" is not type/subtype[; name=value]")
+        guard media.count == 2, !media[0].isEmpty, !media[1].isEmpty, !contentType.contains(where: \.isNewline) else {
+            throw ReplyCompositionError("attachment content type \"\(contentType.prefix(200))\" is not type/subtype[; name=value]")
         }
         let part = try keep(g_mime_part_new_with_type(media[0], media[1]))
         guard let object = cgmime_part_as_object(part) else { throw ReplyCompositionError("GMime could not make an attachment part") }
@@ -247,14 +297,17 @@ private final class MessageBuilder {
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
             g_mime_object_set_content_type_parameter(object, name, value)
         }
-        let stream = try attachment.data.withUnsafeBytes { buffer in
+        let stream = try data.withUnsafeBytes { buffer in
             try keep(cgmime_stream_mem_new_copy(buffer.baseAddress, buffer.count))
         }
         let wrapper = try keep(g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT))
         g_mime_part_set_content(part, wrapper)
-        g_mime_object_set_disposition(object, attachment.inline ? "inline" : "attachment")
-        if !attachment.filename.isEmpty { g_mime_part_set_filename(part, Filename.sanitize(attachment.filename)) }
-        return object
+        if data.contains(where: { $0 >= 0x80 }) {
+            // Base64 keeps 8-bit bytes and CRLF line ends exactly as given (quoted-printable of
+            // CRLF text is left to each reader's newline handling).
+            g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_BASE64)
+        }
+        return (part, object)
     }
 
     static func oneLine(_ text: String) -> String {
