@@ -8,6 +8,10 @@
 # nothing here asserts.
 #
 #   bench/mail.sh            # MESSAGES=1000 ITERATIONS=3 to tune; SCRATCH_PATH=.build-release
+#   OCR=true bench/mail.sh   # the end-to-end daemon runs with documents.ocr false by default
+#                            # (the target is "without OCR"); OCR=true measures with OCR
+#   BENCH_BIN=.build/debug/astralisd MESSAGES=100 bench/mail.sh   # a given binary, no build
+#                            # (not ASTRALISD_BIN: the daemon reads ASTRALISD_* as config overrides)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -18,9 +22,16 @@ ensure_swift
 MESSAGES="${MESSAGES:-1000}"
 ITERATIONS="${ITERATIONS:-3}"
 
-scratch="${SCRATCH_PATH:-$root/.build-release}"
-swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
-bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+OCR="${OCR:-false}"
+case "$OCR" in true|false) ;; *) echo "OCR must be true or false" >&2; exit 2 ;; esac
+
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    bin="$BENCH_BIN"
+else
+    scratch="${SCRATCH_PATH:-$root/.build-release}"
+    swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+    bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+fi
 work="$(mktemp -d /tmp/astralisd-mail-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
@@ -37,6 +48,9 @@ field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
 echo
 echo "astralisd mail benchmark ($(nproc) cores, $(python3 --version), one thread per parser)"
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    echo "binary: $bin (BENCH_BIN; figures of a debug build are not comparable with release ones)"
+fi
 echo "corpus: $MESSAGES messages, $corpus_mb MB (plain; HTML+text with inline image; 75 KiB PDF as base64;"
 echo "        ISO-8859-1/windows-1252 with RFC 2047 subject and RFC 2231 filename; forwarded message/rfc822"
 echo "        with its own PDF), $ITERATIONS passes"
@@ -77,6 +91,7 @@ cat > "$work/config.json" <<JSON
   "state_dir": "$work/state",
   "listen": {"webhooks": "127.0.0.1:${WEBHOOK_PORT:-18081}", "admin": "127.0.0.1:${ADMIN_PORT:-19091}"},
   "log": {"level": "warning"},
+  "documents": {"ocr": $OCR},
   "organizations": [{
     "id": "bench",
     "pipelines": [{"id": "inbox", "stages": [{"id": "new"}]}],
@@ -98,7 +113,8 @@ pid=$!
 e2e_line=$(python3 bench/imap_e2e.py wait "$work/state/astralisd.sqlite" "$MESSAGES" "$start_epoch" 600)
 latency_line=$(python3 bench/imap_e2e.py latency "$work/state/astralisd.sqlite" "$folder" "$LATENCY_SAMPLES")
 
-echo "IMAP end to end (Dovecot on loopback, STARTTLS, IDLE, processed action: move)"
+echo "IMAP end to end (Dovecot on loopback, STARTTLS, IDLE, processed action: move;"
+echo "                 documents.ocr: $OCR, documents.concurrency: default = $(nproc) long-lived extraction workers)"
 printf '%-40s %s\n' "APPEND of the corpus (python imaplib)" "$(field "$append_line" seconds) s"
 printf '%-40s %s messages/s (%s items in %s s, start-up included)\n' "backlog → items committed" \
     "$(field "$e2e_line" messages_per_second)" "$(field "$e2e_line" items)" "$(field "$e2e_line" seconds)"

@@ -200,7 +200,7 @@ public struct ConfigParser {
             "max_file_bytes", "max_pages", "max_page_points", "max_image_pixels", "max_inflated_bytes",
             "memory_limit_bytes", "cpu_seconds", "timeout_seconds", "concurrency", "ocr_threads",
             "ocr_languages", "page_segmentation_mode", "dpi", "min_page_text_characters", "thumbnail_width",
-            "max_text_characters", "model",
+            "max_text_characters", "model", "ocr", "worker_max_documents",
         ])
         let defaults = DocumentsConfig()
         var languages = defaults.ocrLanguages
@@ -216,7 +216,7 @@ public struct ConfigParser {
             }
             if list.isEmpty { issue("\(path).ocr_languages", "expected at least one language") }
         }
-        return DocumentsConfig(
+        var documents = DocumentsConfig(
             maxFileBytes: integer(d, "max_file_bytes", at: path, range: 1...(1 << 32), default: defaults.maxFileBytes),
             maxPages: integer(d, "max_pages", at: path, range: 1...100_000, default: defaults.maxPages),
             maxPagePoints: number(d, "max_page_points", at: path, range: 1...1_000_000, default: defaults.maxPagePoints),
@@ -234,6 +234,9 @@ public struct ConfigParser {
             thumbnailWidth: integer(d, "thumbnail_width", at: path, range: 0...2048, default: defaults.thumbnailWidth),
             maxTextCharacters: integer(d, "max_text_characters", at: path, range: 1...100_000_000, default: defaults.maxTextCharacters)
         )
+        documents.ocrEnabled = bool(d, "ocr", at: path, default: defaults.ocrEnabled)
+        documents.workerMaxDocuments = integer(d, "worker_max_documents", at: path, range: 1...1_000_000, default: defaults.workerMaxDocuments)
+        return documents
     }
 
     /// `mail`: limits for every parsed message; the defaults are `Mail.MailLimits.default`.

@@ -35,6 +35,12 @@ public struct DocumentsConfig: Sendable, Equatable, Codable {
     public var thumbnailWidth: Int
     /// Text kept per document (characters); longer text is cut.
     public var maxTextCharacters: Int
+    /// `documents.ocr`: false turns OCR off entirely — images complete with empty text and a
+    /// note, PDF pages keep only their text layer.
+    public var ocrEnabled: Bool = true
+    /// `documents.worker_max_documents`: a long-lived extraction worker is replaced after this
+    /// many documents, bounding leaks and heap fragmentation in the child.
+    public var workerMaxDocuments: Int = 200
 
     public static var defaultConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
@@ -111,8 +117,12 @@ public struct DocumentExtraction: Sendable, Codable, Equatable {
     public var thumbnailPNG: Data?
     /// True when `text` was cut at `maxTextCharacters`.
     public var truncated: Bool
+    /// What the extraction deliberately did not do, for people reading the result (for example
+    /// `ocr disabled (documents.ocr is false): ...`). Nil when there is nothing to say.
+    public var notes: [String]?
 
-    public init(detectedType: String, pageCount: Int, pages: [PageExtraction], text: String, ocrConfidence: Double? = nil, languages: [String] = [], thumbnailPNG: Data? = nil, truncated: Bool = false) {
+    public init(detectedType: String, pageCount: Int, pages: [PageExtraction], text: String, ocrConfidence: Double? = nil, languages: [String] = [], thumbnailPNG: Data? = nil, truncated: Bool = false, notes: [String]? = nil) {
+        self.notes = notes
         self.detectedType = detectedType
         self.pageCount = pageCount
         self.pages = pages

@@ -45,6 +45,8 @@ final class DaemonApp: Sendable {
     /// The process's one HTTP client (outbound webhooks). It does not follow redirects, so a
     /// receiver cannot send a delivery past the SSRF guard with a `Location`.
     let httpClient: HTTPClient
+    /// Long-lived sandboxed extraction workers (`documents.concurrency` of them at most).
+    let extractionWorkers: ExtractionWorkerPool
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
@@ -73,6 +75,7 @@ final class DaemonApp: Sendable {
         self.router = SharedValue<any IntakeRouter>(loaded.makeRouter(aiObserver: metrics.aiObserver, logger: logger))
         self.workerSettings = WorkerSettings(config.workers)
         self.smtp = SMTPSender(threads: config.workers.concurrency)
+        self.extractionWorkers = ExtractionWorkerPool(concurrency: config.documents.concurrency, observer: metrics.documentObserver, logger: logger)
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
@@ -127,9 +130,11 @@ final class DaemonApp: Sendable {
 
     func intakeProcessor() -> IntakeProcessor {
         var processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
-        processor.documentPipeline = DocumentPipeline(
+        var documents = DocumentPipeline(
             store: store, blobs: blobs, concurrency: config.documents.concurrency, observer: metrics.documentObserver
         ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
+        documents.workers = extractionWorkers
+        processor.documentPipeline = documents
         // Built per document from the config in force, so a reload that adds, changes or removes
         // `documents.model` takes effect without a restart.
         processor.documentPipeline?.fieldModel = { [self] in

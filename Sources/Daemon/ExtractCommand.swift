@@ -7,6 +7,7 @@ import Inbound
 /// `astralisd extract FILE`: a document's text as the daemon extracts it — through the same
 /// sandboxed child — printed as JSON (`--json`) or as a summary and the text. `--child` is the
 /// child itself (hidden): limits first, then bytes on stdin, the outcome as JSON on stdout.
+/// `--serve` is a long-lived worker of the daemon (hidden; `ExtractionFrames` protocol).
 struct Extract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Extract a document's text (PDF, image, text, HTML, email) as the daemon does, in a sandboxed child process."
@@ -23,6 +24,8 @@ struct Extract: AsyncParsableCommand {
 
     // The child's side (hidden).
     @Flag(help: .hidden) var child = false
+    @Flag(help: .hidden) var serve = false
+    @Option(help: .hidden) var maxDocuments: Int?
     @Option(help: .hidden) var memoryBytes: Int?
     @Option(help: .hidden) var cpuSeconds: Int?
     @Option(help: .hidden) var settings: String?
@@ -31,6 +34,9 @@ struct Extract: AsyncParsableCommand {
     func run() async throws {
         if child {
             runChild()
+        }
+        if serve {
+            runServe()
         }
         var settings = ExtractionSettings(limits: try documentsConfig(), autoRotate: !noAutoRotate, thumbnails: !noThumbnails)
         if let bench {
@@ -56,6 +62,7 @@ struct Extract: AsyncParsableCommand {
                 let sources = extraction.pages.map { "\($0.number):\($0.source.rawValue)" }.joined(separator: " ")
                 print("pages: \(extraction.pageCount) [\(sources)]")
                 if let confidence = extraction.ocrConfidence { print("ocr confidence: \(Int(confidence))") }
+                for note in extraction.notes ?? [] { print("note: \(note)") }
                 print("")
                 print(extraction.text)
             }
@@ -101,6 +108,22 @@ struct Extract: AsyncParsableCommand {
         guard let encoded = try? JSONEncoder().encode(outcome) else { Self.fail("cannot encode the result", code: 70) }
         FileHandle.standardOutput.write(encoded)
         Foundation.exit(0)
+    }
+
+    /// A long-lived worker (`--serve`, started by the daemon's `ExtractionWorkerPool`): limits
+    /// first — the hard CPU limit sized for `--max-documents` documents, each of which gets its
+    /// own `--cpu-seconds` budget — then framed requests on stdin until end of input.
+    func runServe() -> Never {
+        guard let memoryBytes, let cpuSeconds, let maxDocuments, maxDocuments > 0 else { Self.fail("--serve needs --memory-bytes, --cpu-seconds and --max-documents", code: 64) }
+        let hard = ExtractionChild.workerHardCPUSeconds(cpuSeconds: cpuSeconds, maxDocuments: maxDocuments)
+        if let problem = ExtractionChild.applyLimits(memoryBytes: memoryBytes, cpuSeconds: cpuSeconds, hardCPUSeconds: hard) { Self.fail(problem, code: 70) }
+        guard let text = settings, let parsed = try? JSONDecoder().decode(ExtractionSettings.self, from: Data(text.utf8)) else {
+            Self.fail("--serve needs valid --settings JSON", code: 64)
+        }
+        let status = ExtractionChild.serve(settings: parsed) { message in
+            FileHandle.standardError.write(Data("astralisd extract: \(message)\n".utf8))
+        }
+        Foundation.exit(status)
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

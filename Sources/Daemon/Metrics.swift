@@ -52,6 +52,8 @@ final class DaemonMetrics: Sendable {
         DocumentObserver(finished: { [self] outcome, seconds in
             registry.makeCounter(name: "astralisd_documents_total", labels: [("outcome", outcome)], help: "Documents finished, by outcome (completed, failed, unsupported)").increment()
             registry.makeDurationHistogram(name: "astralisd_document_extraction_seconds", labels: [], buckets: Self.documentBuckets, help: "Time to extract one document (sniffing, limits, child process, storing)").record(.milliseconds(Int64(seconds * 1000)))
+        }, workerReplaced: { [self] reason in
+            registry.makeCounter(name: "astralisd_extraction_worker_restarts_total", labels: [("reason", reason)], help: "Extraction workers replaced, by reason (crash, timeout, cpu_limit, exit, bad_output, lost, exited, recycled, settings_changed)").increment()
         })
     }
 

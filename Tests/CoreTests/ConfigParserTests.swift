@@ -239,6 +239,19 @@ struct MailAndSpoolConfigTests {
         ])
     }
 
+    @Test func documentsOCRSwitchAndWorkerRecycling() throws {
+        let defaults = try parse(sources: "").documents
+        #expect(defaults.ocrEnabled == true)
+        #expect(defaults.workerMaxDocuments == 200)
+        let config = try parse(sources: "", top: #""documents": {"ocr": false, "worker_max_documents": 5},"#)
+        #expect(config.documents.ocrEnabled == false)
+        #expect(config.documents.workerMaxDocuments == 5)
+        #expect(issues(sources: "", top: #""documents": {"ocr": "no", "worker_max_documents": 0},"#) == [
+            "documents.ocr: expected true or false, got no",
+            "documents.worker_max_documents: expected an integer in 1...1000000, got 0",
+        ])
+    }
+
     @Test func spoolSourceDefaults() throws {
         let config = try parse(sources: #"{"id": "drop", "type": "spool", "path": "/srv/spool"}"#)
         let source = try #require(config.source("drop"))

@@ -100,6 +100,42 @@ struct DocumentExtractionTests {
         #expect(image.extraction?.thumbnailPNG != nil)
     }
 
+    @Test("documents.ocr false: no page or image is OCRed; text layers are still read")
+    func ocrDisabled() throws {
+        let pdf = DocumentFixtures.textPDF(pages: [["INVOICE NUMBER 4711", "TOTAL AMOUNT 250 EUR"], ["Terms"]])
+        var settings = Self.settings
+        settings.limits.ocrEnabled = false
+        let layered = DocumentTextExtractor.extract(pdf, declaredType: "", filename: "", settings: settings)
+        #expect(layered.status == .completed, "\(layered.reason ?? "")")
+        let extraction = try #require(layered.extraction)
+        // Page 2 has 5 letters, under min_page_text_characters (16): OCR would have taken it.
+        #expect(extraction.pages.map(\.source) == [.layer, .layer])
+        #expect(extraction.text.contains("4711"))
+        #expect(extraction.ocrConfidence == nil)
+        #expect(extraction.languages.isEmpty)
+        #expect(extraction.notes == ["ocr disabled (documents.ocr is false): page 2 kept only its text layer"])
+
+        let page = try #require(PopplerPDF(pdf).render(page: 0, dpi: 200))
+        let png = try #require(page.thumbnailPNG(width: page.width))
+        let image = DocumentTextExtractor.extract(png, declaredType: "image/png", filename: "scan.png", settings: settings)
+        #expect(image.status == .completed, "\(image.reason ?? "")")
+        #expect(image.extraction?.text == "")
+        #expect(image.extraction?.pages.isEmpty == true)
+        #expect(image.extraction?.ocrConfidence == nil)
+        #expect(image.extraction?.notes == ["ocr disabled (documents.ocr is false): image not OCRed, no text"])
+        #expect(image.extraction?.thumbnailPNG != nil)
+
+        // A corrupt image still fails (it is decoded for the thumbnail).
+        let cut = DocumentTextExtractor.extract(png.prefix(200), declaredType: "image/png", filename: "cut.png", settings: settings)
+        #expect(cut.status == .failed)
+        #expect(cut.reason == "png image cannot be decoded (corrupt or truncated)")
+
+        // With OCR on, the same thin page is OCRed (the switch is what made the difference).
+        let on = DocumentTextExtractor.extract(pdf, declaredType: "", filename: "", settings: Self.settings)
+        #expect(on.extraction?.pages.map(\.source) == [.layer, .ocr])
+        #expect(on.extraction?.notes == nil)
+    }
+
     @Test("text, HTML and forwarded messages are documents too")
     func textual() {
         let text = DocumentTextExtractor.extract(Data("Order 17 shipped".utf8), declaredType: "text/plain", filename: "a.txt", settings: Self.settings)

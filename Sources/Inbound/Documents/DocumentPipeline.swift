@@ -5,16 +5,21 @@ public import Logging
 /// Metrics hooks (the Daemon owns the registry).
 public struct DocumentObserver: Sendable {
     public var finished: @Sendable (_ outcome: String, _ seconds: Double) -> Void
+    /// A long-lived extraction worker was replaced: `crash`, `timeout`, `cpu_limit`, `exit`,
+    /// `bad_output`, `lost`, `exited`, `recycled` or `settings_changed`.
+    public var workerReplaced: @Sendable (_ reason: String) -> Void
 
-    public init(finished: @escaping @Sendable (String, Double) -> Void = { _, _ in }) {
+    public init(finished: @escaping @Sendable (String, Double) -> Void = { _, _ in }, workerReplaced: @escaping @Sendable (String) -> Void = { _ in }) {
         self.finished = finished
+        self.workerReplaced = workerReplaced
     }
 }
 
 /// Extraction for an intake's documents: PENDING → PROCESSING → COMPLETED | FAILED | UNSUPPORTED.
 /// The type is sniffed and the pre-decode limits are checked here (no decoding); everything that
-/// decodes runs in the `astralisd extract` child (`ExtractionSandbox`), at most `concurrency`
-/// children at once across the daemon. Finished documents are skipped, so a retried job does not
+/// decodes runs in an `astralisd extract` child: a long-lived worker of `workers` when set (the
+/// daemon), else a one-shot child per document (`ExtractionSandbox`), at most `concurrency`
+/// children at once. Finished documents are skipped, so a retried job does not
 /// extract again.
 public struct DocumentPipeline: Sendable {
     let store: any DocumentStore
@@ -25,6 +30,8 @@ public struct DocumentPipeline: Sendable {
     /// The field model (`documents.model`) in force, read per document so a reload takes effect;
     /// nil: local extraction only.
     public var fieldModel: @Sendable () -> (any FieldExtractionModel)? = { nil }
+    /// Long-lived workers (the daemon's); without them every document starts its own child.
+    public var workers: ExtractionWorkerPool?
 
     public init(store: any DocumentStore, blobs: any BlobStore, concurrency: Int, observer: DocumentObserver = DocumentObserver(), sandbox: @escaping @Sendable () -> ExtractionSandbox) {
         self.store = store
@@ -67,9 +74,13 @@ public struct DocumentPipeline: Sendable {
         } else {
             do {
                 try DocumentPreflight.check(data, type: type, limits: settings.limits)
-                outcome = await slots.withSlot {
-                    if let file { return await sandbox().run(file: file, declaredType: document.declaredType, filename: document.filename) }
-                    return await sandbox().run(data, declaredType: document.declaredType, filename: document.filename)
+                if let workers {
+                    outcome = await workers.run(sandbox(), data: data, file: file, declaredType: document.declaredType, filename: document.filename)
+                } else {
+                    outcome = await slots.withSlot {
+                        if let file { return await sandbox().run(file: file, declaredType: document.declaredType, filename: document.filename) }
+                        return await sandbox().run(data, declaredType: document.declaredType, filename: document.filename)
+                    }
                 }
             } catch {
                 outcome = DocumentOutcome(status: .failed, reason: "\(error)", detectedType: type.rawValue, typeMismatch: type.mismatch(declaredType: document.declaredType, filename: document.filename))

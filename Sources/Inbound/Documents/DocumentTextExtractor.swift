@@ -86,7 +86,10 @@ public enum DocumentTextExtractor {
             texts.append(document.text(page: page))
         }
         var pages = texts.enumerated().map { PageExtraction(number: $0.offset + 1, source: .layer, characters: Self.meaningfulCharacters($0.element)) }
-        let toOCR = pages.indices.filter { pages[$0].characters < limits.minPageTextCharacters }
+        let thin = pages.indices.filter { pages[$0].characters < limits.minPageTextCharacters }
+        let toOCR = limits.ocrEnabled ? thin : []
+        let notes = limits.ocrEnabled || thin.isEmpty ? nil
+            : ["ocr disabled (documents.ocr is false): page\(thin.count == 1 ? "" : "s") \(thin.map { String($0 + 1) }.joined(separator: ", ")) kept only \(thin.count == 1 ? "its" : "their") text layer"]
         var ocrFailure: String?
         if !toOCR.isEmpty {
             let results = ocr(items: toOCR.count, settings: settings) { index, handle in
@@ -111,7 +114,7 @@ public enum DocumentTextExtractor {
         return DocumentExtraction(
             detectedType: DocumentType.pdf.rawValue, pageCount: count, pages: pages, text: texts.joined(separator: "\u{0C}"),
             ocrConfidence: Self.meanConfidence(pages), languages: pages.contains { $0.source == .ocr } ? limits.ocrLanguages : [],
-            thumbnailPNG: thumbnail
+            thumbnailPNG: thumbnail, notes: notes
         )
     }
 
@@ -120,6 +123,7 @@ public enum DocumentTextExtractor {
     static func image(_ data: Data, type: DocumentType, settings: ExtractionSettings) throws(DocumentPreflight.Refusal) -> DocumentExtraction {
         let limits = settings.limits
         let frames = type == .tiff ? max(1, DocumentPreflight.imageHeader(data, type: .tiff)?.pages ?? 1) : 1
+        if !limits.ocrEnabled { return try imageWithoutOCR(data, type: type, frames: frames, settings: settings) }
         let results = ocr(items: frames, settings: settings) { index, handle -> OCRResult? in
             guard let image = LeptonicaImage.decode(data, page: type == .tiff ? index : 0) else { return nil }
             // Scans rarely say their resolution; Tesseract guesses from text size when it is 0.
@@ -142,6 +146,21 @@ public enum DocumentTextExtractor {
         return DocumentExtraction(
             detectedType: type.rawValue, pageCount: frames, pages: pages, text: texts.joined(separator: "\u{0C}"),
             ocrConfidence: Self.meanConfidence(pages), languages: limits.ocrLanguages, thumbnailPNG: thumbnail
+        )
+    }
+
+    /// `documents.ocr: false`: an image is completed with no text and a note saying why. It is
+    /// decoded only for the thumbnail (and a corrupt one fails there, as it would under OCR).
+    static func imageWithoutOCR(_ data: Data, type: DocumentType, frames: Int, settings: ExtractionSettings) throws(DocumentPreflight.Refusal) -> DocumentExtraction {
+        let limits = settings.limits
+        var thumbnail: Data?
+        if settings.thumbnails && limits.thumbnailWidth > 0 {
+            guard let image = LeptonicaImage.decode(data) else { throw .init("\(type.rawValue) image cannot be decoded (corrupt or truncated)") }
+            thumbnail = image.thumbnailPNG(width: limits.thumbnailWidth)
+        }
+        return DocumentExtraction(
+            detectedType: type.rawValue, pageCount: frames, pages: [], text: "", thumbnailPNG: thumbnail,
+            notes: ["ocr disabled (documents.ocr is false): image not OCRed, no text"]
         )
     }
 

@@ -43,7 +43,7 @@ public struct ExtractionSandbox: Sendable {
     }
 
     /// A child writing to a closed stdin pipe must not take the daemon down with SIGPIPE.
-    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     /// Extracts `data` in a child process. Never throws: failures are outcomes.
     public func run(_ data: Data, declaredType: String, filename: String) async -> DocumentOutcome {
@@ -83,16 +83,7 @@ public struct ExtractionSandbox: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        var childEnvironment = ProcessInfo.processInfo.environment.filter { key, _ in
-            // Only what the child needs: no credentials or config overrides leak into it.
-            ["PATH", "LANG", "LC_ALL", "TESSDATA_PREFIX", "HOME", "TMPDIR"].contains(key)
-        }
-        // Tesseract would start OpenMP threads of its own per handle; parallelism is ours.
-        childEnvironment["OMP_THREAD_LIMIT"] = "1"
-        // A crash ends the child at once: no Swift backtracer (seconds of CPU, a helper process).
-        childEnvironment["SWIFT_BACKTRACE"] = "enable=no"
-        childEnvironment.merge(environment) { _, new in new }
-        process.environment = childEnvironment
+        process.environment = childEnvironment(environment)
         let stdin = Pipe()
         let stdout = Pipe()
         let stderr = Pipe()
@@ -145,33 +136,51 @@ public struct ExtractionSandbox: Sendable {
         errorText.waitUntilDone()
         let lastError = errorText.lastLine
 
-        if timedOut.isSet {
-            return DocumentOutcome(status: .failed, reason: "extraction timed out after \(Self.seconds(timeout)) s (documents.timeout_seconds); child killed")
-        }
-        switch process.terminationReason {
-        case .uncaughtSignal:
-            let signal = process.terminationStatus
-            if signal == SIGXCPU {
-                return DocumentOutcome(status: .failed, reason: "extraction used more than \(limits.cpuSeconds) s of CPU (documents.cpu_seconds); child killed")
-            }
-            let name = Self.signalName(signal)
-            var reason = "extraction child crashed with signal \(signal) (\(name))"
-            if [SIGABRT, SIGTRAP, SIGILL, SIGSEGV, SIGBUS, SIGKILL].contains(signal) {
-                reason += "; the memory limit of \(limits.memoryLimitBytes >> 20) MiB (documents.memory_limit_bytes) may have been reached"
-            }
-            if let lastError { reason += ": \(lastError)" }
-            return DocumentOutcome(status: .failed, reason: reason)
-        case .exit:
-            guard process.terminationStatus == 0 else {
-                return DocumentOutcome(status: .failed, reason: "extraction child exited with status \(process.terminationStatus)" + (lastError.map { ": \($0)" } ?? ""))
-            }
-        @unknown default:
-            return DocumentOutcome(status: .failed, reason: "extraction child ended abnormally")
+        if timedOut.isSet || process.terminationReason != .exit || process.terminationStatus != 0 {
+            return failure(timedOut: timedOut.isSet, terminationReason: process.terminationReason, status: process.terminationStatus, limits: limits, lastError: lastError).outcome
         }
         do {
             return try JSONDecoder().decode(DocumentOutcome.self, from: output)
         } catch {
             return DocumentOutcome(status: .failed, reason: "extraction child wrote \(output.count) bytes that are not a valid result")
+        }
+    }
+
+    /// The environment of every extraction child (one-shot or worker).
+    static func childEnvironment(_ extra: [String: String]) -> [String: String] {
+        var childEnvironment = ProcessInfo.processInfo.environment.filter { key, _ in
+            // Only what the child needs: no credentials or config overrides leak into it.
+            ["PATH", "LANG", "LC_ALL", "TESSDATA_PREFIX", "HOME", "TMPDIR"].contains(key)
+        }
+        // Tesseract would start OpenMP threads of its own per handle; parallelism is ours.
+        childEnvironment["OMP_THREAD_LIMIT"] = "1"
+        // A crash ends the child at once: no Swift backtracer (seconds of CPU, a helper process).
+        childEnvironment["SWIFT_BACKTRACE"] = "enable=no"
+        childEnvironment.merge(extra) { _, new in new }
+        return childEnvironment
+    }
+
+    /// Why a child that ended without a result failed its document, in the words the store
+    /// keeps, and the short reason a worker pool counts its replacement under.
+    static func failure(timedOut: Bool, terminationReason: Process.TerminationReason, status: Int32, limits: DocumentsConfig, lastError: String?) -> (outcome: DocumentOutcome, restart: String) {
+        if timedOut {
+            return (DocumentOutcome(status: .failed, reason: "extraction timed out after \(Self.seconds(limits.timeoutSeconds)) s (documents.timeout_seconds); child killed"), "timeout")
+        }
+        switch terminationReason {
+        case .uncaughtSignal:
+            if status == SIGXCPU {
+                return (DocumentOutcome(status: .failed, reason: "extraction used more than \(limits.cpuSeconds) s of CPU (documents.cpu_seconds); child killed"), "cpu_limit")
+            }
+            var reason = "extraction child crashed with signal \(status) (\(Self.signalName(status)))"
+            if [SIGABRT, SIGTRAP, SIGILL, SIGSEGV, SIGBUS, SIGKILL].contains(status) {
+                reason += "; the memory limit of \(limits.memoryLimitBytes >> 20) MiB (documents.memory_limit_bytes) may have been reached"
+            }
+            if let lastError { reason += ": \(lastError)" }
+            return (DocumentOutcome(status: .failed, reason: reason), "crash")
+        case .exit:
+            return (DocumentOutcome(status: .failed, reason: "extraction child exited with status \(status)" + (lastError.map { ": \($0)" } ?? "")), "exit")
+        @unknown default:
+            return (DocumentOutcome(status: .failed, reason: "extraction child ended abnormally"), "crash")
         }
     }
 
@@ -197,7 +206,7 @@ public struct ExtractionSandbox: Sendable {
 }
 
 /// Set once by the timeout timer, read after the child ended.
-private final class TimeoutFlag: @unchecked Sendable {
+final class TimeoutFlag: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
     private let lock = NSLock()
     private var value = false
@@ -207,7 +216,7 @@ private final class TimeoutFlag: @unchecked Sendable {
 
 /// The last bytes the child wrote to stderr (at most 4 KiB kept), read on its own thread so a
 /// chatty child cannot block on a full pipe.
-private final class ErrorTail: @unchecked Sendable {
+final class ErrorTail: @unchecked Sendable {
     // @unchecked: `tail` and `done` are guarded by `condition`.
     private let condition = NSCondition()
     private var tail = Data()
@@ -228,6 +237,22 @@ private final class ErrorTail: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Forgets what earlier documents of a long-lived worker wrote.
+    func reset() {
+        condition.lock()
+        tail.removeAll()
+        condition.unlock()
+    }
+
+    /// Like `waitUntilDone()`, but gives up after `timeout` seconds (a process that inherited
+    /// the pipe could keep it open).
+    func waitUntilDone(timeout: TimeInterval) {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        while !done && condition.wait(until: deadline) {}
+        condition.unlock()
+    }
+
     func waitUntilDone() {
         condition.lock()
         while !done { condition.wait() }
@@ -245,11 +270,13 @@ private final class ErrorTail: @unchecked Sendable {
 /// What the child itself does before it touches input.
 public enum ExtractionChild {
     /// Applies the limits to this process: address space, CPU seconds (soft limit: SIGXCPU; hard
-    /// one second later: SIGKILL), no core files. Called first thing in `extract --child`.
-    public static func applyLimits(memoryBytes: Int, cpuSeconds: Int) -> String? {
+    /// one second later: SIGKILL), no core files. Called first thing in `extract --child`; a
+    /// worker (`extract --serve`) passes a larger hard CPU limit and moves the soft one per
+    /// document (`allowCPU(seconds:)`).
+    public static func applyLimits(memoryBytes: Int, cpuSeconds: Int, hardCPUSeconds: Int? = nil) -> String? {
         var memory = rlimit(rlim_cur: rlim_t(memoryBytes), rlim_max: rlim_t(memoryBytes))
         if setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &memory) != 0 { return "setrlimit(RLIMIT_AS) failed: errno \(errno)" }
-        var cpu = rlimit(rlim_cur: rlim_t(cpuSeconds), rlim_max: rlim_t(cpuSeconds + 1))
+        var cpu = rlimit(rlim_cur: rlim_t(cpuSeconds), rlim_max: rlim_t(hardCPUSeconds ?? cpuSeconds + 1))
         if setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &cpu) != 0 { return "setrlimit(RLIMIT_CPU) failed: errno \(errno)" }
         var core = rlimit(rlim_cur: 0, rlim_max: 0)
         if setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &core) != 0 { return "setrlimit(RLIMIT_CORE) failed: errno \(errno)" }
