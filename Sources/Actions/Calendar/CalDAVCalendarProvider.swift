@@ -200,6 +200,7 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     }
 
     private struct Reply {
+        var url: String
         var status: Int
         var body: Data
     }
@@ -231,7 +232,7 @@ public struct CalDAVCalendarProvider: CalendarProvider {
                 let buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
                 let status = Int(response.status.code)
                 guard status >= 500 || status == 429 else {
-                    return Reply(status: status, body: Data(buffer.readableBytesView))
+                    return Reply(url: url, status: status, body: Data(buffer.readableBytesView))
                 }
                 reason = "answered \(status)"
                 retryAfter = response.headers.first(name: "Retry-After").flatMap { TimeInterval($0.trimmingCharacters(in: .whitespaces)) }
@@ -255,7 +256,7 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     /// A final non-success answer as the provider error the job decides on.
     private func failure(_ reply: Reply, operation: String) -> CalendarProviderError {
         let text = String(decoding: reply.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let detail = "CalDAV \(operation) \(collectionURL) answered \(reply.status)" + (text.isEmpty ? "" : ": \(text)")
+        let detail = "CalDAV \(operation) \(reply.url) answered \(reply.status)" + (text.isEmpty ? "" : ": \(text)")
         switch reply.status {
         case 401, 403: return .reconnectNeeded(detail)
         default: return .rejected(detail)

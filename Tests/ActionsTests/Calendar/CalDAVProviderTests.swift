@@ -209,21 +209,17 @@ struct CalDAVProviderTests {
         }
     }
 
-    @Test("a calendar that does not exist is rejected, not free")
+    @Test("a calendar that does not exist (404) is rejected, not free")
     func missingCalendar() async throws {
         let server = try TestRadicale.require()
         let provider = try server.provider(server.home + "no-such-calendar-\(UUID().uuidString.prefix(6))/")
         let range = Self.interval("2026-06-10T00:00:00Z", "2026-06-11T00:00:00Z")
-        do {
-            let busy = try await provider.busyTimes(in: range)
-            // Radicale may answer an empty multistatus for a missing collection; then nothing is busy.
-            #expect(busy.isEmpty)
-        } catch let error as CalendarProviderError {
-            guard case .rejected = error else {
-                Issue.record("expected rejected, got \(error)")
-                return
-            }
+        let error = await #expect(throws: CalendarProviderError.self) { _ = try await provider.busyTimes(in: range) }
+        guard case .rejected(let text)? = error else {
+            Issue.record("expected rejected, got \(String(describing: error))")
+            return
         }
+        #expect(text.contains("404"), "\(text)")
     }
 }
 
