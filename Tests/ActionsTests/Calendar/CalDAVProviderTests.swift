@@ -304,3 +304,113 @@ struct CalDAVProviderErrorTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// Answers Radicale cannot be made to give (a 503 then a multistatus with a failed resource, a
+/// 429 with Retry-After) from a few lines of Python's http.server on 127.0.0.1: fault injection
+/// for the provider's classification, next to the real-server suite above.
+@Suite("CalDAV provider on faulty answers")
+struct CalDAVFaultTests {
+    static let script = #"""
+        import http.server, sys
+        seen = {}
+        BODY = ('<?xml version="1.0"?><D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                '<D:response><D:href>/flaky/ok.ics</D:href><D:propstat><D:prop><C:calendar-data>BEGIN:VCALENDAR\r\nVERSION:2.0\r\n'
+                'PRODID:x\r\nBEGIN:VEVENT\r\nUID:ok\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260610T090000Z\r\nDTEND:20260610T100000Z\r\n'
+                'END:VEVENT\r\nEND:VCALENDAR\r\n</C:calendar-data></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>'
+                '<D:response><D:href>/flaky/bad.ics</D:href><D:status>HTTP/1.1 403 Forbidden</D:status></D:response>'
+                '</D:multistatus>').encode()
+        class H(http.server.BaseHTTPRequestHandler):
+            def answer(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def do_REPORT(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                seen[self.path] = seen.get(self.path, 0) + 1
+                if self.path.startswith("/flaky/"):
+                    if seen[self.path] == 1:
+                        self.answer(503, headers=[("Retry-After", "0")])
+                    else:
+                        self.answer(207, BODY, [("Content-Type", "application/xml")])
+                else:
+                    self.answer(429, headers=[("Retry-After", "7")])
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", 0), H)
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(str(server.server_address[1]))
+        import os
+        os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+        server.serve_forever()
+        """#
+
+    final class Delays: Sendable {
+        let values = Mutex<[TimeInterval]>([])
+    }
+
+    static func withServer(_ body: (Int) async throws -> Void) async throws {
+        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("caldav-fault-\(UUID().uuidString)").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, portFile]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            // SIGKILL: the server is ours and holds nothing worth a clean shutdown.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: portFile)
+        }
+        var port: Int?
+        for _ in 0..<300 {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let value = Int(text) {
+                port = value
+                break
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard let port else { throw TestRadicale.Failure(description: "the Python fault server did not start") }
+        try await body(port)
+    }
+
+    static func provider(_ url: String, delays: Delays) throws -> CalDAVCalendarProvider {
+        try CalDAVCalendarProvider(
+            config: CalDAVConfig(url: url, username: "u", password: .value("p"), allowPlaintext: true, timeoutSeconds: 5), resolveSecret: { _ in "p" },
+            retry: RetryPolicy(baseDelay: 0.2, maxDelay: 1, maxAttempts: 3, jitter: 0.5), logger: Logger(label: "test.caldav"),
+            sleep: { delay in delays.values.withLock { $0.append(delay) } }
+        )
+    }
+
+    @Test("503 (Retry-After: 0) is retried; a multistatus with a failed resource makes the whole range busy")
+    func erroredReport() async throws {
+        try await Self.withServer { port in
+            let delays = Delays()
+            let provider = try Self.provider("http://127.0.0.1:\(port)/flaky/", delays: delays)
+            let range = DateInterval(start: try Date("2026-06-10T00:00:00Z", strategy: .iso8601), duration: 86_400)
+            let busy = try await provider.busyTimes(in: range)
+            #expect(busy == [range], "never free on an answer with errors")
+            #expect(delays.values.withLock { $0 } == [0])
+        }
+    }
+
+    @Test("429 with Retry-After: retried up to the attempts (waits capped), then transient with retryAfter")
+    func rateLimited() async throws {
+        try await Self.withServer { port in
+            let delays = Delays()
+            let provider = try Self.provider("http://127.0.0.1:\(port)/limited/", delays: delays)
+            let range = DateInterval(start: try Date("2026-06-10T00:00:00Z", strategy: .iso8601), duration: 86_400)
+            let error = await #expect(throws: CalendarProviderError.self) { _ = try await provider.busyTimes(in: range) }
+            guard case .transient(let text, let retryAfter)? = error else {
+                Issue.record("expected transient, got \(String(describing: error))")
+                return
+            }
+            #expect(text.contains("429"), "\(text)")
+            #expect(retryAfter == 7)
+            #expect(delays.values.withLock { $0 } == [1, 1])
+        }
+    }
+}
