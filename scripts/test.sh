@@ -11,6 +11,8 @@ source scripts/lib.sh
 # systemd provides systemd-analyze for the unit's hardening score; Dovecot and OpenSSL (for its
 # test certificate) serve the IMAP tests; python3 + pip run aiosmtpd, the SMTP server of the reply tests.
 ensure_packages "${BUILD_PACKAGES[@]}" systemd dovecot-core dovecot-imapd openssl python3 python3-pip
+# Radicale (Debian) serves the CalDAV provider tests (scripts/radicale.sh).
+ensure_packages radicale
 ensure_swift
 
 echo "==> starting Dovecot for the IMAP tests"
@@ -26,6 +28,13 @@ trap 'bash "$root/scripts/dovecot.sh" stop "$dovecot_dir"; rm -rf "$dovecot_dir"
 bash scripts/smtp.sh start "$smtp_dir"
 # shellcheck disable=SC1091
 source "$smtp_dir/env"
+
+echo "==> starting Radicale for the CalDAV tests"
+radicale_dir="$(mktemp -d "${TMPDIR:-/tmp}/astralisd-radicale.XXXXXX")"
+trap 'bash "$root/scripts/dovecot.sh" stop "$dovecot_dir"; rm -rf "$dovecot_dir"; bash "$root/scripts/smtp.sh" stop "$smtp_dir"; rm -rf "$smtp_dir"; bash "$root/scripts/radicale.sh" stop "$radicale_dir"; rm -rf "$radicale_dir"' EXIT
+bash scripts/radicale.sh start "$radicale_dir"
+# shellcheck disable=SC1091
+source "$radicale_dir/env"
 
 echo "==> building"
 swift build --product astralisd
@@ -62,6 +71,16 @@ elif [[ "${CI:-}" == "true" ]]; then
 else
     echo "skipping the OpenAPI check: openapi-spec-validator is not installed and could not be installed"
 fi
+
+echo "==> installing Python's icalendar (PyPI) for the iCalendar tests"
+if ! PYTHONPATH="$pytools" python3 -c 'import icalendar' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" icalendar || true
+fi
+if ! PYTHONPATH="$pytools" python3 -c 'import icalendar' 2>/dev/null && [[ "${CI:-}" == "true" ]]; then
+    echo "error: the icalendar package could not be installed from PyPI" >&2
+    exit 1
+fi
+export ASTRALISD_TEST_PYTHONPATH="$pytools"
 
 echo "==> running the tests"
 swift test --skip-build
