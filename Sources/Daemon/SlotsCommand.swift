@@ -2,6 +2,7 @@ import Actions
 import ArgumentParser
 import Core
 import Foundation
+import Logging
 
 /// `astralisd slots`: the free slots the engine would offer for a calendar, for operators
 /// checking an availability setup. Reads the store (the daemon's bookings) and asks each host's
@@ -45,7 +46,7 @@ struct Slots: AsyncParsableCommand {
         let range = DateInterval(start: start, end: end)
         let slots: [Slot]
         do {
-            let providers = try CalendarProviders.make(calendar: config, bookings: store)
+            let providers = try CalendarProviders.make(calendar: config, bookings: store, context: .process(logger: Logger(label: "astralisd.slots")))
             let states = try await CalendarAvailability.states(calendar: config, providers: providers, bookings: store, range: range)
             slots = try engine.freeSlots(states: states, now: now, range: range, duration: length, limit: max(1, limit))
         } catch {
