@@ -6,7 +6,8 @@ public import Core
 public struct DefaultRouter: IntakeRouter {
     struct Target: Sendable {
         var route: Route
-        var explanation: String
+        /// The decision's trace, written once at init: every intake of the source gets the same.
+        var trace: [String]
     }
 
     private let targets: [String: Target]
@@ -18,11 +19,11 @@ public struct DefaultRouter: IntakeRouter {
         for org in config.organizations {
             defaults[org.id] = org.defaultRoute
             for source in org.sources {
-                if let route = source.route {
-                    targets[source.id] = Target(route: route, explanation: "source \(source.id) has its own route")
-                } else {
-                    targets[source.id] = Target(route: org.defaultRoute, explanation: "source \(source.id) has no route of its own; organization \(org.id)'s default route applies")
-                }
+                let route = source.route ?? org.defaultRoute
+                let explanation = source.route != nil
+                    ? "source \(source.id) has its own route"
+                    : "source \(source.id) has no route of its own; organization \(org.id)'s default route applies"
+                targets[source.id] = Target(route: route, trace: [explanation, Self.routeLine(route)])
             }
         }
         self.targets = targets
@@ -31,20 +32,21 @@ public struct DefaultRouter: IntakeRouter {
 
     public func decide(_ facts: Facts) async throws -> Decision {
         if let target = targets[facts.source] {
-            return Decision(outcome: .route, route: target.route, decidedBy: "default-route", trace: [
-                target.explanation,
-                "route to \(target.route.pipeline)/\(target.route.stage) with priority \(target.route.priority.rawValue)",
-            ])
+            return Decision(outcome: .route, route: target.route, decidedBy: "default-route", trace: target.trace)
         }
         if let route = organizationDefaults[facts.organization] {
             // The source was removed from config after the intake arrived: its organization still decides.
             return Decision(outcome: .route, route: route, decidedBy: "default-route", trace: [
                 "source \(facts.source) is no longer configured; organization \(facts.organization)'s default route applies",
-                "route to \(route.pipeline)/\(route.stage) with priority \(route.priority.rawValue)",
+                Self.routeLine(route),
             ])
         }
         return Decision(outcome: .review, route: nil, decidedBy: "default-route", trace: [
             "organization \(facts.organization) is no longer configured; held for human review",
         ])
+    }
+
+    static func routeLine(_ route: Route) -> String {
+        "route to \(route.pipeline)/\(route.stage) with priority \(route.priority.rawValue)"
     }
 }

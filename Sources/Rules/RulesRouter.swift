@@ -37,9 +37,13 @@ public struct RulesRouter: IntakeRouter {
         switch evaluation.destination {
         case nil:
             let base = try await fallback.decide(facts)
+            var trace = evaluation.trace
+            trace.reserveCapacity(trace.count + 1 + base.trace.count)
+            trace.append("no rule chose a destination")
+            trace.append(contentsOf: base.trace)
             return Decision(
                 outcome: base.outcome, route: base.route, decidedBy: base.decidedBy,
-                trace: evaluation.trace + ["no rule chose a destination"] + base.trace,
+                trace: trace,
                 followUps: evaluation.followUps, traces: evaluation.traces
             )
         case .route(let route, let rule)?:
