@@ -18,9 +18,7 @@ command=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 conf="$dir/dovecot.conf"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 case "$command" in
 stop)

@@ -33,3 +33,19 @@ BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg
 BUILD_PACKAGES+=(libpoppler-glib-dev libcairo2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-osd zlib1g-dev)
 # Scheduling (docs/scheduling.md): libical 3.0 for iCalendar invitations, iTIP replies, recurrences.
 BUILD_PACKAGES+=(libical-dev)
+
+# Test servers (scripts/dovecot.sh, smtp.sh, radicale.sh): a free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Stops the process whose pid is in FILE (TERM, up to 5 s, then KILL) and removes FILE.
+stop_pid_file() {
+    local file=$1 pid
+    [[ -f "$file" ]] || return 0
+    pid=$(cat "$file")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$file"
+}

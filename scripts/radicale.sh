@@ -16,19 +16,9 @@ usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 command=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-stop() {
-    if [[ -f "$dir/radicale.pid" ]]; then
-        pid=$(cat "$dir/radicale.pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-        rm -f "$dir/radicale.pid"
-    fi
-}
+stop() { stop_pid_file "$dir/radicale.pid"; }
 
 case "$command" in
 stop) stop; exit 0 ;;
