@@ -84,6 +84,13 @@ public final class GoogleCalendarProvider: CalendarProvider {
         health.register(provider: label, kind: "google")
     }
 
+    /// One HTTP exchange within the configured timeout: status, body (at most `limit` bytes), headers.
+    private func send(_ request: HTTPClientRequest, upTo limit: Int) async throws -> (Int, Data, HTTPHeaders) {
+        let response = try await client.execute(request, timeout: .milliseconds(Int64(config.timeoutSeconds * 1000)))
+        let buffer = try await response.body.collect(upTo: limit)
+        return (Int(response.status.code), Data(buffer.readableBytesView), response.headers)
+    }
+
     // MARK: - CalendarProvider
 
     public func busyTimes(in range: DateInterval) async throws -> [DateInterval] {
@@ -228,11 +235,7 @@ public final class GoogleCalendarProvider: CalendarProvider {
             let data: Data
             let headers: HTTPHeaders
             do {
-                let response = try await client.execute(request, timeout: .milliseconds(Int64(config.timeoutSeconds * 1000)))
-                let buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
-                status = Int(response.status.code)
-                data = Data(buffer.readableBytesView)
-                headers = response.headers
+                (status, data, headers) = try await send(request, upTo: Self.maxResponseBytes)
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 if attempt < retry.maxAttempts {
@@ -354,11 +357,7 @@ public final class GoogleCalendarProvider: CalendarProvider {
             let data: Data
             let headers: HTTPHeaders
             do {
-                let response = try await client.execute(request, timeout: .milliseconds(Int64(config.timeoutSeconds * 1000)))
-                let buffer = try await response.body.collect(upTo: 1 << 20)
-                status = Int(response.status.code)
-                data = Data(buffer.readableBytesView)
-                headers = response.headers
+                (status, data, headers) = try await send(request, upTo: 1 << 20)
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 if attempt < retry.maxAttempts {
