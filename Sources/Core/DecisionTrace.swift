@@ -66,8 +66,25 @@ public struct MeetingRequest: Sendable, Codable, Equatable {
     public var calendar: String?
     public var location: String?
     public var rule: String
+    /// Which fact names the attendee's display name (`payload.<path>`); nil: the display name of
+    /// the address the attendee came from.
+    public var attendeeNameField: String?
+    /// Where explicit proposed start times come from: `payload.<path>` (an ISO 8601 date-time or
+    /// an array of them) or `text` (date-times written in the subject and text). nil: none.
+    public var proposedTimesField: String?
+    /// `payload.<path>` fields bounding a preferred window (ISO 8601 date or date-time); nil:
+    /// `earliestStartHours` / `withinDays` alone.
+    public var windowStartField: String?
+    public var windowEndField: String?
+    /// `payload.<path>` naming the requester's IANA time zone, used to write times in emails
+    /// and to read zone-less proposed times; nil: the calendar's zone.
+    public var attendeeTimeZoneField: String?
 
-    public init(titleTemplate: String, durationMinutes: Int, attendeeField: String, earliestStartHours: Int, withinDays: Int, calendar: String?, location: String?, rule: String) {
+    public init(
+        titleTemplate: String, durationMinutes: Int, attendeeField: String, earliestStartHours: Int, withinDays: Int, calendar: String?,
+        location: String?, rule: String, attendeeNameField: String? = nil, proposedTimesField: String? = nil, windowStartField: String? = nil,
+        windowEndField: String? = nil, attendeeTimeZoneField: String? = nil
+    ) {
         self.titleTemplate = titleTemplate
         self.durationMinutes = durationMinutes
         self.attendeeField = attendeeField
@@ -76,6 +93,11 @@ public struct MeetingRequest: Sendable, Codable, Equatable {
         self.calendar = calendar
         self.location = location
         self.rule = rule
+        self.attendeeNameField = attendeeNameField
+        self.proposedTimesField = proposedTimesField
+        self.windowStartField = windowStartField
+        self.windowEndField = windowEndField
+        self.attendeeTimeZoneField = attendeeTimeZoneField
     }
 }
 

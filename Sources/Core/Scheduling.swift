@@ -339,6 +339,9 @@ public enum BookingState: String, Sendable, Codable, CaseIterable {
     case cancelled
     /// The provider refused it permanently; `reason` says why.
     case failed
+    /// No slot fitted the request; the requester is offered alternatives (`booking.offer` job).
+    /// Holds no time: `start`/`end` are what was asked for.
+    case unavailable
 }
 
 /// A meeting the daemon booked (table `bookings`). Its `uid` is the iCalendar UID everywhere.

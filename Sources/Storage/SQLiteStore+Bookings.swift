@@ -2,7 +2,7 @@ public import Core
 public import Foundation
 import GRDB
 
-extension SQLiteStore: BookingStore {
+extension SQLiteStore: BookingStore, BookingCommitting {
     static let bookingColumns = """
         id, organization, calendar, host, uid, sequence, start_at, end_at, state, summary, description, location, \
         meeting_url, attendee, intake_id, item_id, provider_event_id, reason, created_at, updated_at
@@ -11,15 +11,19 @@ extension SQLiteStore: BookingStore {
     public func insertBooking(_ booking: Booking) async throws -> Bool {
         let arguments = try Self.bookingArguments(booking)
         return try await write("recording a booking") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO bookings (\(Self.bookingColumns))
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING
-                    """,
-                arguments: arguments)
-            return db.changesCount > 0
+            try Self.insertBooking(arguments, in: db)
         }
+    }
+
+    /// Inserts a row from `bookingArguments`; false when its id or uid exists.
+    @discardableResult
+    static func insertBooking(_ arguments: StatementArguments, in db: Database) throws -> Bool {
+        try db.cachedStatement(sql: """
+            INSERT INTO bookings (\(Self.bookingColumns))
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
+            """).execute(arguments: arguments)
+        return db.changesCount > 0
     }
 
     public func booking(id: String) async throws -> Booking? {
@@ -48,6 +52,36 @@ extension SQLiteStore: BookingStore {
                     """,
                 arguments: arguments)
             guard db.changesCount > 0 else { throw StoreError.notFound("booking \(booking.id)") }
+        }
+    }
+
+    public func changeBooking(
+        _ booking: Booking, expectedSequence: Int, from states: Set<BookingState>, jobs: [NewJob], activity: BookingActivity?
+    ) async throws -> Bool {
+        let arguments = try Self.bookingArguments(booking)
+        let now = clock.now()
+        return try await write("changing a booking") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT sequence, state FROM bookings WHERE id = ?", arguments: [booking.id]) else {
+                throw StoreError.notFound("booking \(booking.id)")
+            }
+            let sequence: Int = row["sequence"]
+            let state: String = row["state"]
+            guard sequence == expectedSequence, let current = BookingState(rawValue: state), states.contains(current) else { return false }
+            try db.execute(
+                sql: """
+                    UPDATE bookings SET organization = ?2, calendar = ?3, host = ?4, uid = ?5, sequence = ?6, start_at = ?7,
+                        end_at = ?8, state = ?9, summary = ?10, description = ?11, location = ?12, meeting_url = ?13,
+                        attendee = ?14, intake_id = ?15, item_id = ?16, provider_event_id = ?17, reason = ?18, updated_at = ?20
+                    WHERE id = ?1
+                    """,
+                arguments: arguments)
+            try self.insertJobs(jobs, now: now, in: db)
+            if let activity {
+                try self.insertActivity(ActivityEntry(
+                    id: Identifier.make(prefix: "act", at: now), organization: booking.organization, itemID: booking.itemID,
+                    intakeID: booking.intakeID, actor: activity.actor, action: activity.action, detail: activity.detail, at: now), in: db)
+            }
+            return true
         }
     }
 

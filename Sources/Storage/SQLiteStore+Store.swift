@@ -186,7 +186,21 @@ extension SQLiteStore {
         intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob],
         actor: String, completing claim: JobClaim?
     ) async throws -> PipelineItem? {
+        try await commitDecision(
+            intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, bookings: [], actor: actor, completing: claim)
+    }
+
+    public func commitDecision(
+        intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob], bookings: [Booking],
+        actor: String, completing claim: JobClaim?
+    ) async throws -> PipelineItem? {
         let now = clock.now()
+        // Linked to the item this decision creates (its id is chosen before the transaction).
+        let bookingArguments = try bookings.map { booking in
+            var linked = booking
+            if let item { linked.itemID = item.id }
+            return try Self.bookingArguments(linked)
+        }
         return try await groupedWrite("committing a decision") { db in
             if let claim {
                 // A lost lease is fine here: the decision below is idempotent per intake.
@@ -238,6 +252,9 @@ extension SQLiteStore {
                     detail: "\(decision.outcome.rawValue) decided by \(decision.decidedBy)", at: now)
             }
             try self.insertActivity(entry, in: db)
+            for arguments in bookingArguments {
+                try Self.insertBooking(arguments, in: db)
+            }
             try self.insertJobs(followUps, now: now, in: db)
             return created
         }
