@@ -47,6 +47,10 @@ final class DaemonApp: Sendable {
     let httpClient: HTTPClient
     /// Long-lived sandboxed extraction workers (`documents.concurrency` of them at most).
     let extractionWorkers: ExtractionWorkerPool
+    /// Each calendar provider's state (`reconnect needed` after an `invalid_grant`).
+    let calendarHealth = CalendarHealth()
+    /// What every `BookingService` of this process shares: calendar providers and the per-calendar lock.
+    let bookingShared = BookingService.Shared()
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
@@ -95,6 +99,13 @@ final class DaemonApp: Sendable {
 
     var config: DaemonConfig { loaded.withLock { $0.config } }
 
+    /// Calendars, their providers and the per-calendar booking lock, on the config in force.
+    var bookings: BookingService {
+        BookingService(
+            store: store, config: { [self] in self.config }, context: .process(environment: environment, health: calendarHealth, logger: logger),
+            shared: bookingShared, logger: logger)
+    }
+
     func makeWebhookRouter() -> Router<IngressRequestContext> {
         let router = Router(context: IngressRequestContext.self)
         router.add(middleware: MetricsMiddleware())
@@ -141,6 +152,7 @@ final class DaemonApp: Sendable {
             loaded.withLock { $0 }.makeDocumentModel(observe: { [metrics] outcome, seconds in metrics.documentModelCall(outcome: outcome, seconds: seconds) }, logger: logger)
         }
         processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
+        processor.bookings = bookings
         return processor
     }
 
@@ -156,8 +168,13 @@ final class DaemonApp: Sendable {
         let replies = ReplyDelivery(
             store: store, blobs: blobs, sender: smtp, renderer: ReplyRenderer(), config: { [self] in self.config },
             secrets: { try resolver.resolve($0) }, clock: SystemWallClock(), metrics: metrics, logger: logger)
+        let bookingJobs = BookingJobs(service: self.bookings, store: store, sender: smtp, secrets: { try resolver.resolve($0) }, metrics: metrics, logger: logger)
+        let handlers: [String: any JobHandling] = [
+            JobKind.processIntake: processor, JobKind.sendReply: replies, JobKind.deliverWebhook: webhooks, JobKind.createBooking: bookingJobs,
+            JobKind.updateBooking: bookingJobs, JobKind.offerBooking: bookingJobs, JobKind.sendReminder: bookingJobs,
+        ]
         return JobWorker(
-            queue: store, handlers: [JobKind.processIntake: processor, JobKind.sendReply: replies, JobKind.deliverWebhook: webhooks], concurrency: config.workers.concurrency,
+            queue: store, handlers: handlers, concurrency: config.workers.concurrency,
             settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
         )
     }

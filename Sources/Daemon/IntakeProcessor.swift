@@ -23,6 +23,8 @@ struct IntakeProcessor: JobHandling {
     var leaseKeeper: (queue: any JobQueue, duration: @Sendable () -> TimeInterval)? = nil
     /// Outbound webhooks in force, for the decision's forwards (they follow reloads).
     var outbound: @Sendable () -> [String: OutboundEndpoint] = { [:] }
+    /// Books the decision's meetings (`schedule`); nil: meeting requests are not served.
+    var bookings: BookingService? = nil
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -66,7 +68,29 @@ struct IntakeProcessor: JobHandling {
         // Follow-up jobs commit with the decision; their ids derive from the intake, so a re-run queues nothing twice.
         let followUps = decision.followUps.replies.map { ReplyDelivery.job(intakeID: intakeID, reply: $0) }
             + (try [NewJob].webhookDeliveries(forwards: decision.followUps.forwards, intake: intake, facts: facts, decision: decision, item: item, endpoints: outbound(), at: Date()))
-        let committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)
+        let committed: PipelineItem?
+        let meetings = decision.followUps.meetings
+        if let bookings, !meetings.isEmpty {
+            // Slots are chosen and recorded under the calendars' locks: two intakes of one
+            // calendar cannot both take the same time.
+            let calendars = Set(meetings.compactMap { bookings.calendarName(for: $0, organization: intake.organization) })
+            committed = try await bookings.withCalendarLocks(calendars) {
+                var plans: [BookingService.Plan] = []
+                for (index, meeting) in meetings.enumerated() {
+                    plans.append(try await bookings.plan(meeting, index: index, facts: facts, now: bookings.clock.now(), composer: composer))
+                }
+                for plan in plans {
+                    logger.info("Meeting request planned", metadata: [
+                        "booking.id": "\(plan.booking.id)", "booking.state": "\(plan.booking.state.rawValue)", "booking.calendar": "\(plan.booking.calendar)",
+                    ])
+                }
+                return try await bookings.store.commitDecision(
+                    intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps + plans.compactMap(\.job),
+                    bookings: plans.map(\.booking), actor: "worker", completing: claim)
+            }
+        } else {
+            committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)
+        }
         CrashPoint.reached(CrashPoint.afterDecisionCommit)
         logger.info("Intake routed", metadata: [
             "intake.source": "\(intake.source)",

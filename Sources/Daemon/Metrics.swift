@@ -139,6 +139,24 @@ final class DaemonMetrics: Sendable {
         registry.makeCounter(name: "astralisd_replies_total", labels: [("outcome", outcome)], help: "Automatic reply attempts by outcome (sent, suppressed, failed, deferred, unconfirmed, duplicate)").increment()
     }
 
+    // MARK: Bookings
+
+    func booking(outcome: String) {
+        registry.makeCounter(name: "astralisd_bookings_total", labels: [("outcome", outcome)], help: "Booking steps by outcome (requested, unavailable, refused, confirmed, failed, offered, rescheduled, cancelled, stale)").increment()
+    }
+
+    func reminder(outcome: String) {
+        registry.makeCounter(name: "astralisd_booking_reminders_total", labels: [("outcome", outcome)], help: "Reminder jobs by outcome (sent, stale: the booking moved or was cancelled, late: due after the start)").increment()
+    }
+
+    func bookingEmail(kind: String) {
+        registry.makeCounter(name: "astralisd_booking_emails_total", labels: [("kind", kind)], help: "Booking emails handled by kind (invitation, update, cancel, reminder, offer)").increment()
+    }
+
+    func bookingEmailOutcome(_ outcome: String) {
+        registry.makeCounter(name: "astralisd_booking_email_outcomes_total", labels: [("outcome", outcome)], help: "Booking email attempts by outcome (sent, suppressed, failed, deferred, unconfirmed, duplicate)").increment()
+    }
+
     func smtpSend(account: String, duration: Duration, newConnections: Int) {
         registry.makeDurationHistogram(name: "astralisd_smtp_send_duration_seconds", labels: [("account", account)], buckets: Self.smtpBuckets, help: "Time one SMTP transaction took, connection set-up included").record(duration)
         registry.makeCounter(name: "astralisd_smtp_connections_total", labels: [("account", account)], help: "SMTP connections opened (a reused connection opens none)").increment(by: Int64(newConnections))

@@ -50,21 +50,9 @@ struct ReplyDelivery: JobHandling {
         logger[metadataKey: "intake.id"] = "\(intakeID)"
         logger[metadataKey: "reply.template"] = "\(request.template)"
         let key = ReplyRecord.key(intakeID: intakeID, template: request.template)
-
-        var record = try await store.reply(id: key)
-        switch record?.state {
-        case .sent?, .suppressed?, .failed?, .unconfirmed?:
-            metrics.reply(outcome: "duplicate")
-            return .finished
-        case .sending?:
-            _ = try await store.updateReply(id: key, from: [.sending], ReplyTransition(
-                to: .unconfirmed, reason: "an earlier attempt ended without recording the server's answer; not sent again"))
-            logger.warning("Reply delivery unconfirmed; not sending again", metadata: ["reply.message_id": "\(record?.messageID ?? "")"])
-            metrics.reply(outcome: "unconfirmed")
-            return .finished
-        case .deferred?, nil:
-            break
-        }
+        let mailer = OnceMailer(store: store, sender: sender, metrics: metrics, logger: logger)
+        let report: (String) -> Void = { metrics.reply(outcome: $0) }
+        guard case .proceed(let earlier) = try await mailer.resume(key: key, report: report) else { return .finished }
 
         guard let intake = try await store.intake(id: intakeID) else { throw PermanentJobError("intake \(intakeID) does not exist") }
         let config = self.config()
@@ -86,7 +74,8 @@ struct ReplyDelivery: JobHandling {
         let facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, parser: MessageParser(limits: MailLimits(config.mail)))
 
         let now = clock.now()
-        if record == nil {
+        var record = earlier
+        if earlier == nil {
             let policy = ReplyPolicy(ownAddresses: Self.ownAddresses(config), rateLimit: account.rateLimit)
             var verdict = policy.screen(facts.message)
             if case .reply(let to) = verdict {
@@ -101,18 +90,13 @@ struct ReplyDelivery: JobHandling {
             if case .suppress(let reason) = verdict {
                 fresh.state = .suppressed
                 fresh.reason = reason
-                _ = try await store.insertReply(fresh)
-                logger.info("Reply suppressed", metadata: ["reply.reason": "\(reason)"])
-                metrics.reply(outcome: "suppressed")
-                return .finished
             }
-            // Written as `deferred` (not yet handed over); the transition below claims it.
-            guard try await store.insertReply(fresh) else {
-                throw StoreError.conflict("reply \(key) was recorded by another attempt")
-            }
-            record = fresh
+            // Written as `deferred` (not yet handed over); `deliver` claims it.
+            guard let recorded = try await mailer.record(fresh, report: report) else { return .finished }
+            record = recorded
         }
-        guard let current = record, let message = facts.message, let to = ReplyComposer.recipient(of: message) else {
+        guard let current = record else { throw PermanentJobError("reply \(key) has no record") }
+        guard let message = facts.message, let to = ReplyComposer.recipient(of: message) else {
             throw PermanentJobError("reply \(key) has no message to answer")
         }
 
@@ -121,49 +105,9 @@ struct ReplyDelivery: JobHandling {
             replyingTo: message, from: MailAddress(name: account.fromName, address: account.fromAddress), to: to,
             subject: ReplyComposer.subject(rendered: rendered.subject, parent: message.subject),
             text: rendered.text, html: rendered.html, messageID: current.messageID, date: now)
-        let bytes: Data
-        do {
-            bytes = try ReplyComposer.compose(draft)
-        } catch {
-            _ = try await store.updateReply(id: key, from: [.deferred], ReplyTransition(to: .failed, reason: "\(error)"))
-            metrics.reply(outcome: "failed")
-            throw PermanentJobError("reply \(key) cannot be composed: \(error)")
-        }
         let secret = try account.password.map(secrets)
-
-        // Record the attempt before the message leaves: from here on a crash leaves `sending`.
-        guard try await store.updateReply(id: key, from: [.deferred], ReplyTransition(to: .sending, countsAttempt: true)) != nil else {
-            metrics.reply(outcome: "duplicate")
-            return .finished
-        }
-        let started = ContinuousClock.now
-        do {
-            let receipt = try await sender.send(bytes, envelope: SMTPEnvelope(from: account.fromAddress, recipients: [to.address]), account: account, secret: secret)
-            metrics.smtpSend(account: account.id, duration: .now - started, newConnections: receipt.newConnections)
-            CrashPoint.reached(CrashPoint.afterReplySend)
-            // Also from `unconfirmed`: a slow send whose lease expired may have been judged
-            // unconfirmed by another worker meanwhile; the server's 250 settles it.
-            _ = try await store.updateReply(id: key, from: [.sending, .unconfirmed], ReplyTransition(to: .sent, serverReply: receipt.reply))
-            logger.info("Reply sent", metadata: ["reply.message_id": "\(current.messageID)", "reply.server": "\(receipt.reply)"])
-            metrics.reply(outcome: "sent")
-            return .finished
-        } catch let error as SMTPSendError {
-            metrics.smtpSend(account: account.id, duration: .now - started, newConnections: 0)
-            let reply: String? = switch error {
-            case .rejected(_, let text), .deferred(_, let text): text
-            case .connection: nil
-            }
-            if error.isPermanent {
-                _ = try await store.updateReply(id: key, from: [.sending], ReplyTransition(to: .failed, reason: error.description, serverReply: reply))
-                metrics.reply(outcome: "failed")
-                throw PermanentJobError(error.description)
-            }
-            if error.certainlyNotDelivered {
-                _ = try await store.updateReply(id: key, from: [.sending], ReplyTransition(to: .deferred, reason: error.description, serverReply: reply))
-            }
-            metrics.reply(outcome: "deferred")
-            throw error
-        }
+        try await mailer.deliver(current, compose: { try ReplyComposer.compose(draft) }, recipients: [to.address], account: account, secret: secret, report: report)
+        return .finished
     }
 
     /// Addresses that are ours: every SMTP account's from address and every IMAP account name

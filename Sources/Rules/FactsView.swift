@@ -438,6 +438,11 @@ final class FactsView {
         }
         // Webhooks: the form's sender field (`email`, `from`...) chosen by FactsBuilder.
         guard list == .from, let from = facts.from, !from.isEmpty else { return [] }
+        return Self.formSender(from)
+    }
+
+    /// A form's sender field (`Ada <ada@x>` or a bare address) as one address.
+    static func formSender(_ from: String) -> [MailAddress] {
         let utf8 = from.utf8
         if let open = utf8.lastIndex(of: UInt8(ascii: "<")), let close = utf8.lastIndex(of: UInt8(ascii: ">")), open < close {
             let name = Self.trimmed(from[..<open], also: UInt8(ascii: "\""))
@@ -465,21 +470,27 @@ final class FactsView {
         return lowercased(String(address[utf8.index(after: at)...]))
     }
 
-    /// Leaves of `value` at `path`; an array at the end contributes each element.
-    static func leaves(at path: [PathSegment], in value: JSONValue) -> [FieldValue] {
+    /// The value at `path` in `value`, nil when a step is missing.
+    static func node(at path: [PathSegment], in value: JSONValue) -> JSONValue? {
         var node = value
         for segment in path {
             switch (segment, node) {
             case (.key(let key), .object(let object)):
-                guard let next = object[key] else { return [] }
+                guard let next = object[key] else { return nil }
                 node = next
             case (.index(let index), .array(let array)):
-                guard array.indices.contains(index) else { return [] }
+                guard array.indices.contains(index) else { return nil }
                 node = array[index]
             default:
-                return []
+                return nil
             }
         }
+        return node
+    }
+
+    /// Leaves of `value` at `path`; an array at the end contributes each element.
+    static func leaves(at path: [PathSegment], in value: JSONValue) -> [FieldValue] {
+        guard let node = node(at: path, in: value) else { return [] }
         if case .array(let elements) = node { return elements.compactMap(leaf) }
         return leaf(node).map { [$0] } ?? []
     }

@@ -614,7 +614,10 @@ public struct RuleLoader {
     }
 
     private mutating func readSchedule(_ value: JSONValue, rule: String, at path: String) -> MeetingRequest? {
-        guard let fields = object(value, at: path, keys: ["title", "duration_minutes", "attendee", "earliest_start_hours", "within_days", "calendar", "location"]) else { return nil }
+        guard let fields = object(value, at: path, keys: [
+            "title", "duration_minutes", "attendee", "earliest_start_hours", "within_days", "calendar", "location", "attendee_name",
+            "proposed_times", "window_start", "window_end", "attendee_time_zone",
+        ]) else { return nil }
         let title = optionalString(fields, "title", at: path) ?? "Call with {{from}}"
         checkTemplate(title, at: Self.pointer(path, "title"))
         let duration = integer(fields, "duration_minutes", at: path, range: 5...480, default: 30)
@@ -628,9 +631,22 @@ public struct RuleLoader {
         if let calendar, let known = context.calendars, !known.contains(calendar) {
             issue(Self.pointer(path, "calendar"), "unknown calendar \"\(calendar)\"; expected one of scheduling.calendars (\(known.isEmpty ? "none configured" : known.sorted().joined(separator: ", ")))")
         }
+        // Form fields the request reads its details from: payload paths only (`text` also for proposed times).
+        func payloadField(_ key: String, alsoText: Bool = false) -> String? {
+            guard let field = optionalString(fields, key, at: path) else { return nil }
+            if alsoText, field == "text" { return field }
+            guard field.hasPrefix("payload."), Self.path(String(field.dropFirst(8))) != nil else {
+                issue(Self.pointer(path, key), "expected payload.<path>\(alsoText ? " or text" : ""), got \"\(field)\"")
+                return nil
+            }
+            return field
+        }
         return MeetingRequest(
             titleTemplate: title, durationMinutes: duration, attendeeField: attendee, earliestStartHours: earliest, withinDays: within,
-            calendar: calendar, location: optionalString(fields, "location", at: path), rule: rule
+            calendar: calendar, location: optionalString(fields, "location", at: path), rule: rule,
+            attendeeNameField: payloadField("attendee_name"), proposedTimesField: payloadField("proposed_times", alsoText: true),
+            windowStartField: payloadField("window_start"), windowEndField: payloadField("window_end"),
+            attendeeTimeZoneField: payloadField("attendee_time_zone")
         )
     }
 

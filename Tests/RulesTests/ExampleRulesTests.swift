@@ -85,8 +85,14 @@ struct ExampleRulesTests {
         let facts = Facts(intakeID: "in_y", organization: "demo", source: "book-a-call", sourceKind: .webhook, receivedAt: Date(), payload: .object(["name": .string("Ada"), "email": .string("ada@example.com")]))
         let decision = try await decide(facts)
         #expect(decision.decidedBy == "rule:book-a-call")
-        #expect(decision.followUps.meetings.first?.attendeeField == "payload.email")
-        #expect(decision.followUps.replies.map(\.template) == ["call-booked"])
+        let meeting = try #require(decision.followUps.meetings.first)
+        #expect(meeting.attendeeField == "payload.email")
+        #expect(meeting.calendar == "demo")
+        #expect(meeting.attendeeNameField == "payload.name")
+        #expect(meeting.proposedTimesField == "payload.preferred_time")
+        #expect(meeting.attendeeTimeZoneField == "payload.time_zone")
+        // The invitation confirms the booking: no separate reply.
+        #expect(decision.followUps.replies.isEmpty)
     }
 
     @Test func vipSender() async throws {

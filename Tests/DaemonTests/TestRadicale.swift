@@ -1,0 +1,1 @@
+../ActionsTests/Calendar/TestRadicale.swift
