@@ -265,10 +265,10 @@ struct AdminAPI: Sendable {
         let path = try rulesPath()
         let body = try await Self.readJSON(request)
         let organizations = app.config.organizations
-        let calendars = Set(app.config.scheduling.calendars.keys)
+        let scheduling = app.config.scheduling
         let result = try await app.configEditor.replace(path: path, ifMatch: request.headers[.ifMatch], body: body, keepRedacted: false) { candidatePath in
             do {
-                _ = try RuleLoader.load(path: candidatePath, context: RuleContext(organizations: organizations, checkTemplate: ConfigLoader.checkTemplate, calendars: calendars))
+                _ = try RuleLoader.load(path: candidatePath, context: RuleContext(organizations: organizations, checkTemplate: ConfigLoader.checkTemplate, scheduling: scheduling))
                 return []
             } catch let error as RuleFileError {
                 return error.issues.map { JSONValue.object(["pointer": .string($0.pointer), "message": .string($0.message)]) }

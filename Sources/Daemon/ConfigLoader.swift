@@ -191,7 +191,7 @@ enum ConfigLoader {
         if let rulesPath = rulesOverride ?? config.rulesFile.map({ resolve($0, relativeTo: path) }) {
             config.rulesFile = rulesPath
             do {
-                rules = try RuleLoader.load(path: rulesPath, context: RuleContext(organizations: config.organizations, checkTemplate: checkTemplate, calendars: Set(config.scheduling.calendars.keys)))
+                rules = try RuleLoader.load(path: rulesPath, context: RuleContext(organizations: config.organizations, checkTemplate: checkTemplate, scheduling: config.scheduling))
             } catch {
                 throw ConfigError(source: rulesPath, issues: error.issues.map { ConfigIssue(path: "\($0.file)#\($0.pointer)", message: $0.message) })
             }

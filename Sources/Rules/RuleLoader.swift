@@ -43,11 +43,25 @@ public struct RuleContext: Sendable {
     /// Configured calendar names (`scheduling.calendars`) a `schedule.calendar` must name; nil:
     /// not checked.
     public var calendars: Set<String>?
+    /// Meeting lengths (seconds) each calendar offers; a `schedule` naming a calendar must ask
+    /// for one of them. nil: not checked.
+    public var calendarDurations: [String: [TimeInterval]]?
 
-    public init(organizations: [OrganizationConfig], checkTemplate: @escaping @Sendable (String) -> String? = { _ in nil }, calendars: Set<String>? = nil) {
+    public init(
+        organizations: [OrganizationConfig], checkTemplate: @escaping @Sendable (String) -> String? = { _ in nil }, calendars: Set<String>? = nil,
+        calendarDurations: [String: [TimeInterval]]? = nil
+    ) {
         self.organizations = organizations
         self.checkTemplate = checkTemplate
         self.calendars = calendars
+        self.calendarDurations = calendarDurations
+    }
+
+    /// Calendar names and durations from the `scheduling` section.
+    public init(organizations: [OrganizationConfig], checkTemplate: @escaping @Sendable (String) -> String?, scheduling: SchedulingConfig) {
+        self.init(
+            organizations: organizations, checkTemplate: checkTemplate, calendars: Set(scheduling.calendars.keys),
+            calendarDurations: scheduling.calendars.mapValues(\.durations))
     }
 }
 
@@ -630,6 +644,8 @@ public struct RuleLoader {
         let calendar = optionalString(fields, "calendar", at: path)
         if let calendar, let known = context.calendars, !known.contains(calendar) {
             issue(Self.pointer(path, "calendar"), "unknown calendar \"\(calendar)\"; expected one of scheduling.calendars (\(known.isEmpty ? "none configured" : known.sorted().joined(separator: ", ")))")
+        } else if let calendar, let offered = context.calendarDurations?[calendar], !offered.contains(TimeInterval(duration * 60)) {
+            issue(Self.pointer(path, "duration_minutes"), "calendar \"\(calendar)\" does not offer \(duration) minutes; its durations are \(offered.map { "\(Int($0 / 60))" }.joined(separator: ", ")) minutes")
         }
         // Form fields the request reads its details from: payload paths only (`text` also for proposed times).
         func payloadField(_ key: String, alsoText: Bool = false) -> String? {

@@ -129,6 +129,23 @@ struct RuleLoaderTests {
         _ = try RuleLoader.parse(Data(document.utf8), file: "r.json", context: RuleContext(organizations: Fixture.config.organizations))
     }
 
+    @Test func scheduleDurationMustBeOffered() throws {
+        let context = RuleContext(organizations: Fixture.config.organizations, calendars: ["demo"], calendarDurations: ["demo": [1_800, 3_600]])
+        let ok = #"{"version": 1, "rules": [{"id": "a", "then": {"schedule": {"calendar": "demo", "duration_minutes": 60}}}]}"#
+        #expect(try RuleLoader.parse(Data(ok.utf8), file: "r.json", context: context).count == 1)
+        let wrong = #"{"version": 1, "rules": [{"id": "a", "then": {"schedule": {"calendar": "demo", "duration_minutes": 45, "proposed_times": "body", "window_start": "payload."}}}]}"#
+        do {
+            _ = try RuleLoader.parse(Data(wrong.utf8), file: "r.json", context: context)
+            Issue.record("45 minutes is not offered")
+        } catch {
+            #expect(error.issues.map(\.description).sorted() == [
+                #"r.json#/rules/0/then/schedule/duration_minutes: calendar "demo" does not offer 45 minutes; its durations are 30, 60 minutes"#,
+                #"r.json#/rules/0/then/schedule/proposed_times: expected payload.<path> or text, got "body""#,
+                #"r.json#/rules/0/then/schedule/window_start: expected payload.<path>, got "payload.""#,
+            ])
+        }
+    }
+
     @Test func replyTemplatesTakeAnOptionalHTMLBody() throws {
         let rules = try Fixture.rules(list: "[]", extra: #""templates": {"ack": {"subject": "Re: {{subject}}", "body": "Thanks", "html": "<p>Thanks for <b>{{subject}}</b></p>"}, "plain": {"subject": "s", "body": "b"}}"#)
         #expect(rules.templates["ack"]?.html == "<p>Thanks for <b>{{subject}}</b></p>")
