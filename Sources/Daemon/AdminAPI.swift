@@ -100,6 +100,12 @@ struct AdminAPI: Sendable {
             AdminEndpoint(method: .post, path: "/v1/items/{id}/move", role: .operator, unscopedOnly: false) { request, context, caller in
                 try await moveItem(context.parameters.get("id") ?? "", request: request, caller: caller)
             },
+            AdminEndpoint(method: .post, path: "/v1/bookings/{id}/cancel", role: .operator, unscopedOnly: false) { request, context, caller in
+                try await cancelBooking(context.parameters.get("id") ?? "", request: request, caller: caller)
+            },
+            AdminEndpoint(method: .post, path: "/v1/bookings/{id}/reschedule", role: .operator, unscopedOnly: false) { request, context, caller in
+                try await rescheduleBooking(context.parameters.get("id") ?? "", request: request, caller: caller)
+            },
             AdminEndpoint(method: .get, path: "/v1/intakes/{id}", role: .viewer, unscopedOnly: false) { _, context, caller in try await getIntake(context.parameters.get("id") ?? "", caller: caller) },
             AdminEndpoint(method: .get, path: "/v1/jobs", role: .viewer, unscopedOnly: false) { request, _, caller in try await listJobs(request, caller: caller) },
             AdminEndpoint(method: .post, path: "/v1/jobs/{id}/retry", role: .operator, unscopedOnly: false) { _, context, caller in

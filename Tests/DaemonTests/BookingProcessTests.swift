@@ -102,6 +102,41 @@ extension DaemonProcessTests {
                 #expect(job.state == .ready)
                 #expect(job.runAt == booking.start.addingTimeInterval(-offset))
             }
+
+            // An operator moves it an hour later, then cancels it, through the admin API.
+            let created = try await fixture.cli(["token", "create", "--role", "operator", "--org", "demo", "--name", "ops"])
+            try #require(created.exitedCleanly, "\(created.summary)")
+            let auth = ["Authorization": "Bearer " + created.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "Content-Type": "application/json"]
+            let later = booking.start.addingTimeInterval(3_600)
+            let moved = try await HTTP.request(
+                "POST", fixture.adminBase + "/v1/bookings/\(booking.id)/reschedule", body: #"{"start": "\#(later.formatted(.iso8601))"}"#, headers: auth)
+            #expect(moved.status == 200, "\(moved.body)")
+            let updates = try await smtp.waitForMessages(to: client, count: 2, timeout: .seconds(30))
+            try #require(updates.count == 2, "the updated invitation\nlog:\n\(daemon.log)")
+            let update = try #require(try ICalendar.parse(String(decoding: MessageParser().outline(updates[1].raw).first { $0.mediaType == "text/calendar" }?.content ?? Data(), as: UTF8.self)).first)
+            #expect(update.sequence == 1 && update.start == later)
+            let movedBusy = try await provider.busyTimes(in: DateInterval(start: booking.start.addingTimeInterval(-3_600), end: later.addingTimeInterval(3_600)))
+            #expect(movedBusy == [DateInterval(start: later, duration: 1_800)], "the Radicale event moved")
+            let refused = try await HTTP.request(
+                "POST", fixture.adminBase + "/v1/bookings/\(booking.id)/reschedule", body: #"{"start": "not a time"}"#, headers: auth)
+            #expect(refused.status == 422)
+
+            let cancelled = try await HTTP.request(
+                "POST", fixture.adminBase + "/v1/bookings/\(booking.id)/cancel", body: #"{"reason": "client asked"}"#, headers: auth)
+            #expect(cancelled.status == 200, "\(cancelled.body)")
+            let all = try await smtp.waitForMessages(to: client, count: 3, timeout: .seconds(30))
+            try #require(all.count == 3, "the cancellation\nlog:\n\(daemon.log)")
+            let cancelPart = try #require(MessageParser().outline(all[2].raw).first { $0.mediaType == "text/calendar" })
+            #expect(cancelPart.parameters["method"] == "CANCEL")
+            var gone = false
+            for _ in 0..<50 where !gone {
+                gone = try await radicale.request("GET", provider.resourceURL(uid: booking.uid)).0 == 404
+                if !gone { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(gone, "the event is deleted from Radicale")
+            let again = try await HTTP.request("POST", fixture.adminBase + "/v1/bookings/\(booking.id)/cancel", body: "{}", headers: auth)
+            #expect(again.status == 409, "a cancelled booking cannot be cancelled again")
+            #expect(try await store.booking(id: booking.id)?.state == .cancelled)
             try await fixture.stop(daemon)
         }
     }
