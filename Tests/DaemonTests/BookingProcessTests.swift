@@ -16,7 +16,7 @@ extension DaemonProcessTests {
             if: TestRadicale.shouldRun && TestSMTPServer.shouldRun,
             "needs Radicale and the test SMTP server: run scripts/test.sh (or scripts/radicale.sh and scripts/smtp.sh, sourcing both env files)"))
     struct Bookings {
-        @Test("form → schedule → Radicale event → invitation → reminders queued", .timeLimit(.minutes(2)))
+        @Test("form → schedule → Radicale event → invitation → reminders queued; an operator moves and cancels it", .timeLimit(.minutes(2)))
         func formToInvitation() async throws {
             let radicale = try TestRadicale.require()
             let smtp = try TestSMTPServer.require()
