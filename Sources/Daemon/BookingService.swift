@@ -67,10 +67,12 @@ final class BookingService: Sendable {
         return (calendar, provider)
     }
 
-    /// Runs `body` holding the locks of `calendars` (taken in name order, so two callers never
-    /// wait on each other crosswise).
+    /// Runs `body` holding the locks of `calendars`' hosts (by email: a person who is a host of two
+    /// calendars is one lock), taken in order so two callers never wait on each other crosswise.
     func withCalendarLocks<T: Sendable>(_ calendars: Set<String>, _ body: () async throws -> T) async throws -> T {
-        let ordered = calendars.sorted()
+        let configured = config().scheduling.calendars
+        let keys = calendars.flatMap { name in configured[name].map { $0.hosts.map { "host:" + $0.email.lowercased() } } ?? ["calendar:" + name] }
+        let ordered = Set(keys).sorted()
         for name in ordered { await locks.lock(name) }
         do {
             let result = try await body()
@@ -161,7 +163,8 @@ final class BookingService: Sendable {
                                 end: max(window.end, defaultWindow.end, (proposed.max() ?? window.end).addingTimeInterval(duration)))
         let states: [String: HostCalendarState]
         do {
-            states = try await CalendarAvailability.states(calendar: calendar, providers: providers(for: calendar), bookings: store, range: span)
+            states = try await CalendarAvailability.states(
+                calendar: calendar, providers: providers(for: calendar), bookings: store, range: span, others: Array(config().scheduling.calendars.values))
         } catch let error as CalendarProviderError {
             if case .transient = error { throw error }
             return failed("calendar \(name): \(error)")
@@ -311,7 +314,8 @@ final class BookingService: Sendable {
             let engine = try AvailabilityEngine(calendar: calendar)
             let now = clock.now()
             let range = DateInterval(start: start, duration: duration)
-            var states = try await CalendarAvailability.states(calendar: calendar, providers: providers(for: calendar), bookings: store, range: range)
+            var states = try await CalendarAvailability.states(
+                calendar: calendar, providers: providers(for: calendar), bookings: store, range: range, others: Array(config().scheduling.calendars.values))
             // The booking's own time (in its bookings, and at the provider) does not block its move.
             let own = DateInterval(start: current.start, end: current.end)
             for (host, state) in states {

@@ -47,7 +47,8 @@ struct Slots: AsyncParsableCommand {
         let slots: [Slot]
         do {
             let providers = try CalendarProviders.make(calendar: config, bookings: store, context: .process(logger: Logger(label: "astralisd.slots")))
-            let states = try await CalendarAvailability.states(calendar: config, providers: providers, bookings: store, range: range)
+            let states = try await CalendarAvailability.states(
+                calendar: config, providers: providers, bookings: store, range: range, others: Array(loaded.config.scheduling.calendars.values))
             slots = try engine.freeSlots(states: states, now: now, range: range, duration: length, limit: max(1, limit))
         } catch {
             fail("\(error)")

@@ -74,4 +74,33 @@ struct LocalCalendarProviderTests {
             #expect(slots.isEmpty, "max_per_day 2 reached")
         }
     }
+
+    @Test("a host of two calendars is not booked twice through them")
+    func hostSharedBetweenCalendars() async throws {
+        try await Self.withStore { store in
+            // Ada is host "ada" of calendar demo and host "a.lovelace" (same email) of calendar support,
+            // whose intersection bookings name its first host, bob.
+            _ = try await store.insertBooking(Self.booking("bk_1", host: "ada", start: "2026-03-02T10:00:00+01:00"))
+            var other = Self.booking("bk_2", host: "bob", start: "2026-03-02T12:00:00+01:00")
+            other.calendar = "support"
+            _ = try await store.insertBooking(other)
+            var bob = Self.booking("bk_3", host: "bob", start: "2026-03-02T14:00:00+01:00")
+            bob.calendar = "elsewhere"
+            _ = try await store.insertBooking(bob)
+            let demo = AvailabilityEngineTests.calendar([AvailabilityEngineTests.host()])
+            var ada = AvailabilityEngineTests.host("a.lovelace")
+            ada.email = "ADA@example.com"
+            var support = AvailabilityEngineTests.calendar([AvailabilityEngineTests.host("bob"), ada])
+            support.name = "support"
+            let elsewhere = CalendarConfig(name: "elsewhere", organization: "demo", hosts: [AvailabilityEngineTests.host("bob")])
+            let range = DateInterval(start: AvailabilityEngineTests.at("2026-03-02T00:00:00+01:00"), duration: 86_400)
+            let alone = try await CalendarAvailability.states(calendar: demo, providers: [:], bookings: store, range: range)
+            #expect(alone["ada"]?.bookings.count == 1, "without the other calendars only its own booking")
+            let states = try await CalendarAvailability.states(calendar: demo, providers: [:], bookings: store, range: range, others: [demo, support, elsewhere])
+            #expect(states["ada"]?.bookings.map(\.start) == ["2026-03-02T10:00:00+01:00", "2026-03-02T12:00:00+01:00"].map(AvailabilityEngineTests.at))
+            let slots = try AvailabilityEngine(calendar: demo).freeSlots(states: states, now: AvailabilityEngineTests.sunday, range: range, duration: 1_800)
+            #expect(!slots.contains { $0.start == AvailabilityEngineTests.at("2026-03-02T12:00:00+01:00") })
+            #expect(slots.contains { $0.start == AvailabilityEngineTests.at("2026-03-02T14:00:00+01:00") }, "bob's other booking is not ada's")
+        }
+    }
 }

@@ -67,7 +67,15 @@ struct AdminTestEnvironment: @unchecked Sendable {
         let rulesPath = fixture.root.appendingPathComponent("rules.json").path
         try Data(#"{"version": 1, "rules": [{"id": "quotes", "when": {"field": "subject", "op": "contains", "value": "quote"}, "then": {"route": {"pipeline": "sales", "stage": "won", "title": "{{subject}}"}}}]}"#.utf8)
             .write(to: URL(fileURLWithPath: rulesPath))
-        try fixture.writeConfig(fixture.configJSON(extraTopLevel: ["rules_file": rulesPath]) { organization in
+        let allDay = ["00:00-24:00"]
+        let scheduling: [String: Any] = ["calendars": ["demo": [
+            "organization": "demo", "slot_interval": "PT30M", "durations": ["PT30M"],
+            "hosts": [[
+                "name": "ada", "email": "ada@demo.example", "time_zone": "UTC", "provider": ["type": "local"],
+                "working_hours": ["mon": allDay, "tue": allDay, "wed": allDay, "thu": allDay, "fri": allDay, "sat": allDay, "sun": allDay],
+            ] as [String: Any]],
+        ] as [String: Any]]]
+        try fixture.writeConfig(fixture.configJSON(extraTopLevel: ["rules_file": rulesPath, "scheduling": scheduling]) { organization in
             var sources = organization["sources"] as? [[String: Any]] ?? []
             sources.append(["id": "api", "type": "webhook", "auth": ["type": "bearer", "tokens": [["value": secret]]] as [String: Any], "max_body_bytes": 65536])
             organization["sources"] = sources
@@ -126,6 +134,26 @@ struct AdminTestEnvironment: @unchecked Sendable {
         return id
     }
 
+    /// A fresh confirmed booking of the test intake on calendar demo, each at its own time
+    /// (two hours apart, from the day after tomorrow), so the next hour is free to move it to.
+    func booking() async throws -> Booking {
+        let index = Self.bookings.withLock { value in
+            value += 1
+            return value
+        }
+        let midnight = Calendar(identifier: .gregorian).startOfDay(for: Date()).addingTimeInterval(2 * 86_400)
+        let start = midnight.addingTimeInterval(Double(index) * 7_200)
+        let id = "bk_matrix\(index)"
+        let booking = Booking(
+            id: id, organization: "demo", calendar: "demo", host: "ada", uid: "\(id)@demo.example", start: start, end: start.addingTimeInterval(1_800),
+            state: .confirmed, summary: "Call", attendee: CalendarAttendee(email: "client@example.com"), intakeID: intakeID, itemID: itemID,
+            createdAt: Date(), updatedAt: Date())
+        _ = try await app.store.insertBooking(booking)
+        return booking
+    }
+
+    static let bookings = Mutex(0)
+
     func etag(_ path: String) -> String {
         AdminAPI.etag(FileManager.default.contents(atPath: path) ?? Data())
     }
@@ -169,6 +197,13 @@ struct AdminAPITests {
         Row(method: .get, route: "/v1/items/{id}", expected: [401, 401, 401, 401, 401, 200, 200, 200, 404]) { env in ("/v1/items/\(env.itemID)", [:], nil) },
         Row(method: .post, route: "/v1/items/{id}/move", expected: [401, 401, 401, 401, 401, 403, 200, 200, 404]) { env in
             ("/v1/items/\(env.itemID)/move", [:], #"{"stage": "won", "assignee": "lin"}"#)
+        },
+        Row(method: .post, route: "/v1/bookings/{id}/cancel", expected: [401, 401, 401, 401, 401, 403, 200, 200, 404]) { env in
+            ("/v1/bookings/\(try await env.booking().id)/cancel", [:], #"{"reason": "matrix"}"#)
+        },
+        Row(method: .post, route: "/v1/bookings/{id}/reschedule", expected: [401, 401, 401, 401, 401, 403, 200, 200, 404]) { env in
+            let booking = try await env.booking()
+            return ("/v1/bookings/\(booking.id)/reschedule", [:], #"{"start": "\#(booking.start.addingTimeInterval(3_600).formatted(.iso8601))"}"#)
         },
         Row(method: .get, route: "/v1/intakes/{id}", expected: [401, 401, 401, 401, 401, 200, 200, 200, 404]) { env in ("/v1/intakes/\(env.intakeID)", [:], nil) },
         Row(method: .get, route: "/v1/jobs", expected: [401, 401, 401, 401, 401, 200, 200, 200, 200], prepare: plain("/v1/jobs")),

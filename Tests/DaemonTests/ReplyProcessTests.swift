@@ -165,7 +165,7 @@ extension DaemonProcessTests {
             #expect(record?.recipient == customer)
             try await Task.sleep(for: .seconds(1))
             #expect(smtp.received(to: customer).count == 1, "not sent a second time")
-            #expect(await second.waitForLog("Reply delivery unconfirmed; not sending again"))
+            #expect(await second.waitForLog("Email delivery unconfirmed; not sending again"))
             try await fixture.stop(second)
         }
     }

@@ -9,9 +9,13 @@ public enum CalendarAvailability {
     /// beyond the range (buffers and long meetings reach past it); bookings eight days beyond it,
     /// so whole local days and ISO weeks count towards `max_per_day` / `max_per_week`.
     ///
-    /// - Parameter providers: By host name; a host without one has only the daemon's bookings.
+    /// - Parameters:
+    ///   - providers: By host name; a host without one has only the daemon's bookings.
+    ///   - others: The other configured calendars. A host (by email) who is also a host there has
+    ///     those bookings too: one person is never booked twice through two calendars.
     public static func states(
-        calendar: CalendarConfig, providers: [String: any CalendarProvider], bookings: any BookingStore, range: DateInterval
+        calendar: CalendarConfig, providers: [String: any CalendarProvider], bookings: any BookingStore, range: DateInterval,
+        others: [CalendarConfig] = []
     ) async throws -> [String: HostCalendarState] {
         let day: TimeInterval = 86_400
         let busyRange = DateInterval(start: range.start.addingTimeInterval(-day), end: range.end.addingTimeInterval(day))
@@ -32,6 +36,18 @@ public enum CalendarAvailability {
             let all = try await bookings.activeBookings(calendar: calendar.name, host: nil, overlapping: bookingRange)
                 .compactMap { $0.end > $0.start ? DateInterval(start: $0.start, end: $0.end) : nil }
             for host in calendar.hosts { states[host.name]?.bookings = all }
+        }
+        for host in calendar.hosts {
+            let email = host.email.lowercased()
+            for other in others where other.name != calendar.name {
+                for shared in other.hosts where shared.email.lowercased() == email {
+                    // An intersection booking's row names the other calendar's first host only.
+                    let everyHost = other.assignment == .intersection && other.hosts.count > 1
+                    let rows = try await bookings.activeBookings(calendar: other.name, host: everyHost ? nil : shared.name, overlapping: bookingRange)
+                    states[host.name]?.bookings += rows.compactMap { $0.end > $0.start ? DateInterval(start: $0.start, end: $0.end) : nil }
+                }
+            }
+            states[host.name]?.bookings.sort { $0.start < $1.start }
         }
         return states
     }
