@@ -16,6 +16,8 @@ final class BookingService: Sendable {
     let context: CalendarProviders.Context
     let clock: any WallClock
     let logger: Logger
+    /// Receives `planned`, `unavailable` or `unservable` for each committed plan (metrics).
+    let observe: @Sendable (String) -> Void
     private let shared: Shared
 
     /// What all services of one process share: providers keep state (OAuth tokens, health) and
@@ -29,8 +31,9 @@ final class BookingService: Sendable {
 
     init(
         store: any Store & BookingStore & BookingCommitting, config: @escaping @Sendable () -> DaemonConfig, context: CalendarProviders.Context,
-        clock: any WallClock = SystemWallClock(), shared: Shared = Shared(), logger: Logger
+        clock: any WallClock = SystemWallClock(), shared: Shared = Shared(), logger: Logger, observe: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.observe = observe
         self.store = store
         self.config = config
         self.context = context

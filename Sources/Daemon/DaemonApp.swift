@@ -103,7 +103,7 @@ final class DaemonApp: Sendable {
     var bookings: BookingService {
         BookingService(
             store: store, config: { [self] in self.config }, context: .process(environment: environment, health: calendarHealth, logger: logger),
-            shared: bookingShared, logger: logger)
+            shared: bookingShared, logger: logger, observe: { [metrics] in metrics.booking(outcome: $0) })
     }
 
     func makeWebhookRouter() -> Router<IngressRequestContext> {

@@ -84,9 +84,13 @@ struct IntakeProcessor: JobHandling {
                         "booking.id": "\(plan.booking.id)", "booking.state": "\(plan.booking.state.rawValue)", "booking.calendar": "\(plan.booking.calendar)",
                     ])
                 }
-                return try await bookings.store.commitDecision(
+                let committed = try await bookings.store.commitDecision(
                     intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps + plans.compactMap(\.job),
                     bookings: plans.map(\.booking), actor: "worker", completing: claim)
+                for plan in plans {
+                    bookings.observe(plan.booking.state == .pending ? "planned" : plan.booking.state == .unavailable ? "unavailable" : "unservable")
+                }
+                return committed
             }
         } else {
             committed = try await store.commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: "worker", completing: claim)

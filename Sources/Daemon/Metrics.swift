@@ -142,7 +142,7 @@ final class DaemonMetrics: Sendable {
     // MARK: Bookings
 
     func booking(outcome: String) {
-        registry.makeCounter(name: "astralisd_bookings_total", labels: [("outcome", outcome)], help: "Booking steps by outcome (requested, unavailable, refused, confirmed, failed, offered, rescheduled, cancelled, stale)").increment()
+        registry.makeCounter(name: "astralisd_bookings_total", labels: [("outcome", outcome)], help: "Booking steps by outcome (planned, unavailable, unservable, confirmed, failed, offered, rescheduled, cancelled, stale)").increment()
     }
 
     func reminder(outcome: String) {

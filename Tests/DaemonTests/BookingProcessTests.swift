@@ -137,6 +137,14 @@ extension DaemonProcessTests {
             let again = try await HTTP.request("POST", fixture.adminBase + "/v1/bookings/\(booking.id)/cancel", body: "{}", headers: auth)
             #expect(again.status == 409, "a cancelled booking cannot be cancelled again")
             #expect(try await store.booking(id: booking.id)?.state == .cancelled)
+            let metrics = try await HTTP.request("GET", fixture.adminBase + "/metrics").body
+            for line in [
+                #"astralisd_bookings_total{outcome="planned"} 1"#, #"astralisd_bookings_total{outcome="confirmed"} 1"#,
+                #"astralisd_bookings_total{outcome="rescheduled"} 1"#, #"astralisd_bookings_total{outcome="cancelled"} 1"#,
+                #"astralisd_booking_emails_total{kind="invitation"} 1"#, #"astralisd_booking_email_outcomes_total{outcome="sent"} 3"#,
+            ] {
+                #expect(metrics.contains(line + "\n"), "\(line)")
+            }
             try await fixture.stop(daemon)
         }
     }
