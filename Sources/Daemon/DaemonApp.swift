@@ -47,6 +47,9 @@ final class DaemonApp: Sendable {
     let httpClient: HTTPClient
     /// Long-lived sandboxed extraction workers (`documents.concurrency` of them at most).
     let extractionWorkers: ExtractionWorkerPool
+    /// Every configured calendar host's provider health (registered at start and on reload;
+    /// updated by the providers built from `calendarContext`); shown on `/readyz` and `/v1/health`.
+    let calendarHealth: CalendarHealth
 
     /// Opens the store under the state directory and prepares every part; starts nothing.
     static func open(loaded: LoadedConfig, stateDirOverride: String? = nil, environment: [String: String], notifier: SystemdNotifier, logLevel: SharedValue<Logger.Level>, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) async throws -> DaemonApp {
@@ -76,6 +79,10 @@ final class DaemonApp: Sendable {
         self.workerSettings = WorkerSettings(config.workers)
         self.smtp = SMTPSender(threads: config.workers.concurrency)
         self.extractionWorkers = ExtractionWorkerPool(concurrency: config.documents.concurrency, observer: metrics.documentObserver, logger: logger)
+        let calendarHealth = CalendarHealth()
+        CalendarProviders.register(config.scheduling, in: calendarHealth)
+        calendarHealth.onChange { [logger] entry in Self.logCalendarHealth(entry, logger: logger) }
+        self.calendarHealth = calendarHealth
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
@@ -94,6 +101,24 @@ final class DaemonApp: Sendable {
     }
 
     var config: DaemonConfig { loaded.withLock { $0.config } }
+
+    /// What calendar providers are built with: the process's secrets, health and metrics.
+    var calendarContext: CalendarProviders.Context {
+        .process(environment: environment, health: calendarHealth, observer: metrics.calendarObserver, logger: logger)
+    }
+
+    /// A provider's state changed: reconnect needed is an error an operator must act on.
+    static func logCalendarHealth(_ entry: CalendarProviderHealth, logger: Logger) {
+        let metadata: Logger.Metadata = [
+            "calendar.provider": "\(entry.provider)", "calendar.kind": "\(entry.kind)", "calendar.state": "\(entry.state.rawValue)",
+            "calendar.error": "\(entry.lastError ?? "-")",
+        ]
+        switch entry.state {
+        case .reconnectNeeded: logger.error("Calendar account needs to be reconnected", metadata: metadata)
+        case .degraded: logger.warning("Calendar provider degraded", metadata: metadata)
+        case .ok, .unknown: logger.notice("Calendar provider healthy", metadata: metadata)
+        }
+    }
 
     func makeWebhookRouter() -> Router<IngressRequestContext> {
         let router = Router(context: IngressRequestContext.self)
@@ -125,6 +150,7 @@ final class DaemonApp: Sendable {
     func adminRoutes() -> AdminRoutes {
         var routes = AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger, detailed: config.adminListen.isLoopback)
         routes.webhooks = store
+        routes.calendars = calendarHealth
         return routes
     }
 
@@ -141,6 +167,8 @@ final class DaemonApp: Sendable {
             loaded.withLock { $0 }.makeDocumentModel(observe: { [metrics] outcome, seconds in metrics.documentModelCall(outcome: outcome, seconds: seconds) }, logger: logger)
         }
         processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
+        processor.bookingReplies = BookingReplyIntake(
+            bookings: store, blobs: blobs, mail: { [self] in self.config.mail }, count: { [metrics] in metrics.bookingReply(outcome: $0) }, logger: logger)
         return processor
     }
 
@@ -267,6 +295,7 @@ final class DaemonApp: Sendable {
         logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
         workerSettings.update(from: applied.config.workers)
         store.retry = applied.config.workers.retry
+        CalendarProviders.register(applied.config.scheduling, in: calendarHealth)
         loaded.withLock { $0 = applied }
         let pipelines = applied.config.pipelines
         let store = self.store

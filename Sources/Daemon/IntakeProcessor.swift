@@ -23,6 +23,8 @@ struct IntakeProcessor: JobHandling {
     var leaseKeeper: (queue: any JobQueue, duration: @Sendable () -> TimeInterval)? = nil
     /// Outbound webhooks in force, for the decision's forwards (they follow reloads).
     var outbound: @Sendable () -> [String: OutboundEndpoint] = { [:] }
+    /// Attendees' iTIP replies (accept/decline emails) applied to their bookings before routing.
+    var bookingReplies: BookingReplyIntake? = nil
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -50,6 +52,7 @@ struct IntakeProcessor: JobHandling {
         }
         // From the blob's file when it has one: a large message is not loaded into memory.
         let facts = try await FactsBuilder.facts(for: intake, blobs: blobs, documents: documents, outcomes: outcomes, parser: MessageParser(limits: MailLimits(mail())))
+        try await bookingReplies?.process(intake, facts: facts)
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
         let status: IntakeStatus
