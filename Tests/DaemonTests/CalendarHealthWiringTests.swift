@@ -87,4 +87,28 @@ struct CalendarHealthWiringTests {
         }
         #expect(app.calendarHealth.snapshot().map { "\($0.provider) \($0.state.rawValue)" } == ["demo/ada ok"])
     }
+
+    /// `astralisd check` validates calendars without calling them: a Google host whose endpoints
+    /// and a CalDAV host whose server are unreachable (TEST-NET-1 addresses would hang a
+    /// connect until its timeout) still check in well under the 30 s request timeout.
+    @Test(.timeLimit(.minutes(1)))
+    func checkNeedsNoNetwork() async throws {
+        let fixture = try DaemonFixture()
+        defer { fixture.cleanUp() }
+        let google: [String: Any] = [
+            "type": "google", "client_id": "c", "client_secret": ["env": "CAL_SECRET"], "refresh_token": ["env": "CAL_TOKEN"],
+            "token_url": "https://192.0.2.1/token", "api_base_url": "https://192.0.2.1/calendar/v3",
+        ]
+        let caldav: [String: Any] = ["type": "caldav", "url": "https://192.0.2.2/cal/", "username": "bob", "password": ["env": "CAL_PASSWORD"]]
+        let scheduling: [String: Any] = ["calendars": ["demo": ["organization": "demo", "hosts": [Self.host("ada", provider: google), Self.host("bob", provider: caldav)]]]]
+        try fixture.writeConfig(fixture.configJSON(extraTopLevel: ["scheduling": scheduling]))
+        let started = ContinuousClock.now
+        let result = try await runCommand(
+            try TestTools.astralisd(), ["check", "--config", fixture.configPath],
+            environment: TestTools.childEnvironment(["CAL_SECRET": "s", "CAL_TOKEN": "t", "CAL_PASSWORD": "p"]), in: fixture.root)
+        #expect(result.exitedCleanly, "\(result.summary)")
+        #expect(result.stdout.contains("configuration ok"), "\(result.summary)")
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
 }
+
