@@ -120,6 +120,8 @@ struct AdminAPI: Sendable {
             AdminEndpoint(method: .post, path: "/v1/sources/{id}/resume", role: .operator, unscopedOnly: false) { _, context, caller in
                 try await setPaused(context.parameters.get("id") ?? "", paused: false, caller: caller)
             },
+            AdminEndpoint(method: .get, path: "/v1/bookings", role: .viewer, unscopedOnly: false) { request, _, caller in try await listBookings(request, caller: caller) },
+            AdminEndpoint(method: .get, path: "/v1/bookings/{id}", role: .viewer, unscopedOnly: false) { _, context, caller in try await getBooking(context.parameters.get("id") ?? "", caller: caller) },
             AdminEndpoint(method: .get, path: "/v1/audit", role: .viewer, unscopedOnly: false) { request, _, caller in try await listAudit(request, caller: caller) },
             AdminEndpoint(method: .get, path: "/v1/tokens", role: .admin, unscopedOnly: true) { _, _, _ in try await listTokens() },
             AdminEndpoint(method: .post, path: "/v1/tokens", role: .admin, unscopedOnly: true) { request, _, caller in try await createToken(request, caller: caller) },

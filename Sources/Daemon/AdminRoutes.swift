@@ -1,3 +1,4 @@
+import Actions
 import Core
 import Foundation
 import Hummingbird
@@ -23,6 +24,8 @@ struct AdminRoutes: Sendable {
     var detailed = true
     /// Outbound webhook endpoint state, shown in `/readyz` (disabled endpoints do not fail it).
     var webhooks: (any WebhookDeliveryStore)? = nil
+    /// Calendar providers' health, shown in `/readyz` (never fails it; see `calendarCheck`).
+    var calendars: CalendarHealth? = nil
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in
@@ -100,6 +103,9 @@ struct AdminRoutes: Sendable {
                 checks["outbound_webhooks"] = .object(["ok": .bool(true), "detail": .string("endpoint state unavailable")])
             }
         }
+        if let calendars {
+            checks["calendars"] = Self.calendarCheck(calendars.snapshot())
+        }
         let body: JSONValue = .object([
             "status": .string(ready ? "ready" : "not ready"),
             "uptime_seconds": .number(Date().timeIntervalSince(startedAt).rounded()),
@@ -108,7 +114,34 @@ struct AdminRoutes: Sendable {
         return Problem.json(ready ? .ok : .serviceUnavailable, body)
     }
 
+    /// Calendar providers never fail readiness: mail, webhooks and the other jobs still flow when
+    /// a calendar account is broken, and a restart cannot reconnect an OAuth grant. The check is
+    /// `ok: true` with `state` `degraded` when any provider is degraded or needs reconnecting, and
+    /// `reconnect_needed` lists those an operator must reconnect.
+    static func calendarCheck(_ providers: [CalendarProviderHealth]) -> JSONValue {
+        let time = ISO8601DateFormatter()
+        let reconnect = providers.filter { $0.state == .reconnectNeeded }.map { JSONValue.string($0.provider) }
+        let degraded = providers.contains { $0.state == .degraded || $0.state == .reconnectNeeded }
+        let entries = providers.map { entry -> JSONValue in
+            let parts = entry.provider.split(separator: "/", maxSplits: 1).map(String.init)
+            return .object([
+                "provider": .string(entry.provider), "calendar": .string(parts.first ?? entry.provider), "host": .string(parts.count > 1 ? parts[1] : ""),
+                "kind": .string(entry.kind), "state": .string(entry.state.rawValue),
+                "reconnect_needed": .bool(entry.state == .reconnectNeeded),
+                // Provider error texts carry HTTP statuses and the provider's reason, never secrets.
+                "last_error": entry.lastError.map(JSONValue.string) ?? .null,
+                "since": entry.since.map { JSONValue.string(time.string(from: $0)) } ?? .null,
+                "last_success": entry.lastSuccess.map { JSONValue.string(time.string(from: $0)) } ?? .null,
+                "consecutive_failures": .number(Double(entry.consecutiveFailures)),
+            ])
+        }
+        return .object([
+            "ok": .bool(true), "state": .string(degraded ? "degraded" : "ok"), "reconnect_needed": .array(reconnect), "providers": .array(entries),
+        ])
+    }
+
     func metricsResponse() async -> Response {
+        if let calendars { metrics.refresh(calendars: calendars.snapshot()) }
         do {
             metrics.refresh(mailboxes: mailboxes.snapshots(), now: Date())
             metrics.refresh(stats: try await queue.stats(), counts: try await store.counts())

@@ -13,11 +13,33 @@ enum CalendarProviders {
         /// Per-provider state (`reconnect needed` after an `invalid_grant`), one per process.
         var health: CalendarHealth
         var logger: Logger
+        /// Calls, retries and token refreshes (the daemon's metrics; nothing by default).
+        var observer: CalendarProviderObserver = CalendarProviderObserver()
 
-        static func process(environment: [String: String] = ProcessInfo.processInfo.environment, health: CalendarHealth = CalendarHealth(), logger: Logger) -> Context {
+        static func process(
+            environment: [String: String] = ProcessInfo.processInfo.environment, health: CalendarHealth = CalendarHealth(),
+            observer: CalendarProviderObserver = CalendarProviderObserver(), logger: Logger
+        ) -> Context {
             let resolver = SecretResolver(environment: environment)
-            return Context(resolveSecret: { try resolver.resolve($0) }, health: health, logger: logger)
+            return Context(resolveSecret: { try resolver.resolve($0) }, health: health, logger: logger, observer: observer)
         }
+    }
+
+    /// The key of a host's provider in `CalendarHealth`, logs and metrics.
+    static func label(calendar: String, host: String) -> String { "\(calendar)/\(host)" }
+
+    /// Makes every configured host visible in `health` before its first call (state `unknown`),
+    /// and forgets hosts no longer configured. No network, no secrets.
+    static func register(_ scheduling: SchedulingConfig, in health: CalendarHealth) {
+        var labels: Set<String> = []
+        for calendar in scheduling.calendars.values {
+            for host in calendar.hosts {
+                let label = label(calendar: calendar.name, host: host.name)
+                labels.insert(label)
+                health.register(provider: label, kind: host.provider.kind)
+            }
+        }
+        health.retain(only: labels)
     }
 
     /// Providers by host name for `calendar`.
@@ -33,20 +55,81 @@ enum CalendarProviders {
         var logger = context.logger
         logger[metadataKey: "calendar.name"] = "\(calendar)"
         logger[metadataKey: "calendar.host"] = "\(host.name)"
+        let label = label(calendar: calendar, host: host.name)
         switch host.provider {
         case .local:
-            return LocalCalendarProvider(calendar: calendar, host: host.name, bookings: bookings)
+            return ObservedCalendarProvider(
+                LocalCalendarProvider(calendar: calendar, host: host.name, bookings: bookings), label: label, health: context.health,
+                observer: context.observer)
         case .caldav(let config):
             // All-day and floating times in the calendar are read in the host's zone.
             return try CalDAVCalendarProvider(
                 config: config, resolveSecret: context.resolveSecret, client: ProcessHTTPClient.shared,
-                floatingTimeZone: TimeZone(identifier: host.timeZone) ?? .gmt, logger: logger
+                floatingTimeZone: TimeZone(identifier: host.timeZone) ?? .gmt, logger: logger, label: label, health: context.health,
+                observer: context.observer
             )
         case .google(let config):
             return GoogleCalendarProvider(
-                label: "\(calendar)/\(host.name)", config: config, secrets: context.resolveSecret, client: ProcessHTTPClient.shared,
-                health: context.health, logger: logger
+                label: label, config: config, secrets: context.resolveSecret, client: ProcessHTTPClient.shared,
+                health: context.health, observer: context.observer, logger: logger
             )
+        }
+    }
+}
+
+/// Health and metrics for a provider that does not report them itself (`local`: its busy times
+/// are store reads, so a failure is the store's, shown as `degraded`).
+struct ObservedCalendarProvider: CalendarProvider {
+    let inner: any CalendarProvider
+    let label: String
+    let health: CalendarHealth
+    let observer: CalendarProviderObserver
+
+    init(_ inner: any CalendarProvider, label: String, health: CalendarHealth, observer: CalendarProviderObserver) {
+        self.inner = inner
+        self.label = label
+        self.health = health
+        self.observer = observer
+        health.register(provider: label, kind: inner.kind)
+    }
+
+    var kind: String { inner.kind }
+
+    func busyTimes(in range: DateInterval) async throws -> [DateInterval] {
+        try await observed("busy") { try await inner.busyTimes(in: range) }
+    }
+
+    func createEvent(_ event: CalendarEvent) async throws -> ProviderEventResult {
+        try await observed("create") { try await inner.createEvent(event) }
+    }
+
+    func updateEvent(_ event: CalendarEvent, providerEventID: String?) async throws -> ProviderEventResult {
+        try await observed("update") { try await inner.updateEvent(event, providerEventID: providerEventID) }
+    }
+
+    func cancelEvent(_ event: CalendarEvent, providerEventID: String?) async throws {
+        try await observed("cancel") { try await inner.cancelEvent(event, providerEventID: providerEventID) }
+    }
+
+    private func observed<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        func seconds() -> Double {
+            let elapsed = ContinuousClock.now - started
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        do {
+            let value = try await body()
+            health.recordSuccess(provider: label, kind: kind)
+            observer.call(kind, operation, "ok", seconds())
+            return value
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Store errors may carry internal text: health (shown on the admin port) gets a fixed one.
+            let failure = error as? CalendarProviderError ?? .transient("the \(kind) provider could not read the daemon's bookings", retryAfter: nil)
+            health.recordFailure(provider: label, kind: kind, error: failure)
+            observer.call(kind, operation, failure.outcome, seconds())
+            throw error
         }
     }
 }

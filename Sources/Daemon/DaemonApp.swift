@@ -47,8 +47,9 @@ final class DaemonApp: Sendable {
     let httpClient: HTTPClient
     /// Long-lived sandboxed extraction workers (`documents.concurrency` of them at most).
     let extractionWorkers: ExtractionWorkerPool
-    /// Each calendar provider's state (`reconnect needed` after an `invalid_grant`).
-    let calendarHealth = CalendarHealth()
+    /// Every configured calendar host's provider health (registered at start and on reload;
+    /// updated by the providers built from `calendarContext`); shown on `/readyz` and `/v1/health`.
+    let calendarHealth: CalendarHealth
     /// What every `BookingService` of this process shares: calendar providers and the per-calendar lock.
     let bookingShared = BookingService.Shared()
 
@@ -80,6 +81,10 @@ final class DaemonApp: Sendable {
         self.workerSettings = WorkerSettings(config.workers)
         self.smtp = SMTPSender(threads: config.workers.concurrency)
         self.extractionWorkers = ExtractionWorkerPool(concurrency: config.documents.concurrency, observer: metrics.documentObserver, logger: logger)
+        let calendarHealth = CalendarHealth()
+        CalendarProviders.register(config.scheduling, in: calendarHealth)
+        calendarHealth.onChange { [logger] entry in Self.logCalendarHealth(entry, logger: logger) }
+        self.calendarHealth = calendarHealth
         let doorbell = self.doorbell
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
@@ -102,8 +107,26 @@ final class DaemonApp: Sendable {
     /// Calendars, their providers and the per-calendar booking lock, on the config in force.
     var bookings: BookingService {
         BookingService(
-            store: store, config: { [self] in self.config }, context: .process(environment: environment, health: calendarHealth, logger: logger),
+            store: store, config: { [self] in self.config }, context: calendarContext,
             shared: bookingShared, logger: logger, observe: { [metrics] in metrics.booking(outcome: $0) })
+    }
+
+    /// What calendar providers are built with: the process's secrets, health and metrics.
+    var calendarContext: CalendarProviders.Context {
+        .process(environment: environment, health: calendarHealth, observer: metrics.calendarObserver, logger: logger)
+    }
+
+    /// A provider's state changed: reconnect needed is an error an operator must act on.
+    static func logCalendarHealth(_ entry: CalendarProviderHealth, logger: Logger) {
+        let metadata: Logger.Metadata = [
+            "calendar.provider": "\(entry.provider)", "calendar.kind": "\(entry.kind)", "calendar.state": "\(entry.state.rawValue)",
+            "calendar.error": "\(entry.lastError ?? "-")",
+        ]
+        switch entry.state {
+        case .reconnectNeeded: logger.error("Calendar account needs to be reconnected", metadata: metadata)
+        case .degraded: logger.warning("Calendar provider degraded", metadata: metadata)
+        case .ok, .unknown: logger.notice("Calendar provider healthy", metadata: metadata)
+        }
     }
 
     func makeWebhookRouter() -> Router<IngressRequestContext> {
@@ -136,6 +159,7 @@ final class DaemonApp: Sendable {
     func adminRoutes() -> AdminRoutes {
         var routes = AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger, detailed: config.adminListen.isLoopback)
         routes.webhooks = store
+        routes.calendars = calendarHealth
         return routes
     }
 
@@ -153,6 +177,8 @@ final class DaemonApp: Sendable {
         }
         processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
         processor.bookings = bookings
+        processor.bookingReplies = BookingReplyIntake(
+            bookings: store, blobs: blobs, mail: { [self] in self.config.mail }, count: { [metrics] in metrics.bookingReply(outcome: $0) }, logger: logger)
         return processor
     }
 
@@ -284,6 +310,7 @@ final class DaemonApp: Sendable {
         logLevel.value = Logger.Level(rawValue: applied.config.logLevel) ?? .info
         workerSettings.update(from: applied.config.workers)
         store.retry = applied.config.workers.retry
+        CalendarProviders.register(applied.config.scheduling, in: calendarHealth)
         loaded.withLock { $0 = applied }
         let pipelines = applied.config.pipelines
         let store = self.store

@@ -25,6 +25,8 @@ struct IntakeProcessor: JobHandling {
     var outbound: @Sendable () -> [String: OutboundEndpoint] = { [:] }
     /// Books the decision's meetings (`schedule`); nil: meeting requests are not served.
     var bookings: BookingService? = nil
+    /// Attendees' iTIP replies (accept/decline emails) applied to their bookings before routing.
+    var bookingReplies: BookingReplyIntake? = nil
 
     func run(_ job: Job, claim: JobClaim) async throws -> JobCompletion {
         guard let intakeID = job.payload["intake"]?.stringValue else {
@@ -52,6 +54,7 @@ struct IntakeProcessor: JobHandling {
         }
         // From the blob's file when it has one: a large message is not loaded into memory.
         let facts = try await FactsBuilder.facts(for: intake, blobs: blobs, documents: documents, outcomes: outcomes, parser: MessageParser(limits: MailLimits(mail())))
+        try await bookingReplies?.process(intake, facts: facts)
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?
         let status: IntakeStatus

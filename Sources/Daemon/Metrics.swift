@@ -1,3 +1,4 @@
+import Actions
 import Core
 import Foundation
 import Inbound
@@ -172,6 +173,41 @@ final class DaemonMetrics: Sendable {
         if let duration {
             registry.makeDurationHistogram(name: "astralisd_webhook_delivery_duration_seconds", labels: [("endpoint", endpoint)], buckets: Self.webhookBuckets, help: "Time one outbound webhook request took").record(duration)
         }
+    }
+
+    // MARK: Calendar providers
+
+    static let calendarBuckets: [Duration] = [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)]
+
+    /// Fed by the CalDAV and Google providers (and the local provider's wrapper) of the daemon.
+    var calendarObserver: CalendarProviderObserver {
+        CalendarProviderObserver(
+            call: { [self] kind, operation, outcome, seconds in
+                registry.makeCounter(name: "astralisd_calendar_calls_total", labels: [("kind", kind), ("operation", operation), ("outcome", outcome)], help: "Calendar provider operations by provider kind, operation (busy, create, update, cancel) and outcome (ok, already_existed, reconnect_needed, transient, rejected)").increment()
+                registry.makeDurationHistogram(name: "astralisd_calendar_call_duration_seconds", labels: [("kind", kind), ("operation", operation)], buckets: Self.calendarBuckets, help: "Time one calendar provider operation took, retries included").record(.milliseconds(Int64(seconds * 1000)))
+            },
+            retry: { [self] kind, reason in
+                registry.makeCounter(name: "astralisd_calendar_retries_total", labels: [("kind", kind), ("reason", reason)], help: "Calendar provider HTTP attempts retried inside an operation, by kind and reason (429, 503, 403 rateLimitExceeded, transport, token 500...)").increment()
+            },
+            tokenRefresh: { [self] outcome in
+                registry.makeCounter(name: "astralisd_calendar_token_refreshes_total", labels: [("outcome", outcome)], help: "OAuth access token refreshes (Google Calendar) by outcome (ok, reconnect_needed, transient, rejected)").increment()
+            }
+        )
+    }
+
+    /// Providers per health state (every state, 0 included), refreshed from `CalendarHealth` on every scrape.
+    func refresh(calendars: [CalendarProviderHealth]) {
+        for state in CalendarProviderHealth.State.allCases {
+            registry.makeGauge(name: "astralisd_calendar_providers", labels: [("state", state.rawValue)], help: "Calendar providers (calendar/host) by health state (unknown, ok, degraded, reconnect_needed)").set(Double(calendars.filter { $0.state == state }.count))
+        }
+    }
+
+    // MARK: Booking replies
+
+    /// One iTIP REPLY found in an email: `updated`, `unchanged`, `stale`, `unknown_booking`,
+    /// `sender_mismatch`, `unknown_attendee`, `inactive`, `conflict`, `malformed`, `error`.
+    func bookingReply(outcome: String) {
+        registry.makeCounter(name: "astralisd_booking_replies_total", labels: [("outcome", outcome)], help: "Attendee iTIP replies received by email, by outcome (updated, unchanged, stale, unknown_booking, sender_mismatch, unknown_attendee, inactive, conflict, malformed, error)").increment()
     }
 
     func configReload(success: Bool) {

@@ -154,6 +154,17 @@ struct AdminTestEnvironment: @unchecked Sendable {
 
     static let bookings = Mutex(0)
 
+    /// A booking of the test organization (`demo`), made once.
+    func sharedBooking() async throws -> String {
+        let now = Date()
+        let booking = Booking(
+            id: "bk_matrix", organization: "demo", calendar: "demo", host: "ada", uid: "bk_matrix@astralisd.test", start: now.addingTimeInterval(86_400),
+            end: now.addingTimeInterval(88_200), state: .confirmed, summary: "Call", attendee: CalendarAttendee(email: "req@customer.example"),
+            intakeID: intakeID, createdAt: now, updatedAt: now)
+        _ = try await app.store.insertBooking(booking)
+        return booking.id
+    }
+
     func etag(_ path: String) -> String {
         AdminAPI.etag(FileManager.default.contents(atPath: path) ?? Data())
     }
@@ -211,6 +222,8 @@ struct AdminAPITests {
         Row(method: .post, route: "/v1/jobs/{id}/discard", expected: [401, 401, 401, 401, 401, 403, 200, 200, 404]) { env in ("/v1/jobs/\(try await env.deadJob())/discard", [:], nil) },
         Row(method: .post, route: "/v1/sources/{id}/pause", expected: [401, 401, 401, 401, 401, 403, 200, 200, 404], prepare: plain("/v1/sources/\(DaemonFixture.source)/pause")),
         Row(method: .post, route: "/v1/sources/{id}/resume", expected: [401, 401, 401, 401, 401, 403, 200, 200, 404], prepare: plain("/v1/sources/\(DaemonFixture.source)/resume")),
+        Row(method: .get, route: "/v1/bookings", expected: [401, 401, 401, 401, 401, 200, 200, 200, 200], prepare: plain("/v1/bookings?state=pending,confirmed&limit=10")),
+        Row(method: .get, route: "/v1/bookings/{id}", expected: [401, 401, 401, 401, 401, 200, 200, 200, 404]) { env in ("/v1/bookings/\(try await env.sharedBooking())", [:], nil) },
         Row(method: .get, route: "/v1/audit", expected: [401, 401, 401, 401, 401, 200, 200, 200, 200], prepare: plain("/v1/audit?limit=20")),
         Row(method: .get, route: "/v1/tokens", expected: [401, 401, 401, 401, 401, 403, 403, 200, 403], prepare: plain("/v1/tokens")),
         Row(method: .post, route: "/v1/tokens", expected: [401, 401, 401, 401, 401, 403, 403, 201, 403], prepare: plain("/v1/tokens", body: #"{"role": "viewer", "name": "matrix", "expires_in_days": 1}"#)),

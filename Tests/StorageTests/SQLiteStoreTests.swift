@@ -47,6 +47,7 @@ struct SQLiteStoreContractTests {
     @Test func countsAndPing() async throws { try await contract.countsAndPing() }
     @Test func repliesRecordOnceAndChangeState() async throws { try await contract.repliesRecordOnceAndChangeState() }
     @Test func bookingsInsertUpdateAndOverlap() async throws { try await contract.bookingsInsertUpdateAndOverlap() }
+    @Test func bookingsListFilterAndPage() async throws { try await contract.bookingsListFilterAndPage() }
 
     @Test func leaseGivesAJobOnce() async throws { try await contract.leaseGivesAJobOnce() }
     @Test func leaseHonoursLimitAndOrder() async throws { try await contract.leaseHonoursLimitAndOrder() }

@@ -23,6 +23,9 @@ import NIOHTTP1
 ///
 /// Requests carry HTTP Basic credentials, so plain `http://` is refused unless the host is a
 /// loopback address and `allowPlaintext` is set (tests).
+///
+/// With a `health` registry every operation's outcome is recorded under `label` (`calendar/host`),
+/// and `observer` counts calls (with their duration), retries and outcomes, as the Google provider does.
 public struct CalDAVCalendarProvider: CalendarProvider {
     public var kind: String { "caldav" }
 
@@ -35,6 +38,10 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     private let retry: RetryPolicy
     private let logger: Logger
     private let sleep: @Sendable (TimeInterval) async -> Void
+    /// `calendar/host` in health and logs.
+    private let label: String
+    private let health: CalendarHealth?
+    private let observer: CalendarProviderObserver
 
     /// Largest REPORT or GET body read (a month of a busy calendar is far below).
     static let maxResponseBytes = 32 * 1024 * 1024
@@ -47,12 +54,16 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     ///   - floatingTimeZone: The host's zone: all-day events and floating times are read in it.
     ///   - retry: Attempts and backoff inside one call.
     ///   - sleep: Waits between attempts (injectable for tests).
+    ///   - label: `calendar/host`: the provider's key in `health`.
+    ///   - health: The process's provider health; registered at init, updated after each operation.
+    ///   - observer: Call, retry and outcome counters (metrics).
     /// - Throws: `CalendarProviderError.rejected` for a URL that is not http(s), or plain http
     ///   to a host that is not loopback or without `allowPlaintext`.
     public init(
         config: CalDAVConfig, resolveSecret: @escaping @Sendable (SecretRef) throws -> String, client: HTTPClient = .shared,
         floatingTimeZone: TimeZone = .gmt, retry: RetryPolicy = RetryPolicy(baseDelay: 0.5, maxDelay: 8, maxAttempts: 4, jitter: 0.5),
-        logger: Logger, sleep: @escaping @Sendable (TimeInterval) async -> Void = { try? await Task.sleep(for: .seconds($0)) }
+        logger: Logger, sleep: @escaping @Sendable (TimeInterval) async -> Void = { try? await Task.sleep(for: .seconds($0)) },
+        label: String = "caldav", health: CalendarHealth? = nil, observer: CalendarProviderObserver = CalendarProviderObserver()
     ) throws {
         guard let url = URL(string: config.url), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
             throw CalendarProviderError.rejected("CalDAV url \(config.url.debugDescription) is not an absolute http(s) URL")
@@ -74,6 +85,10 @@ public struct CalDAVCalendarProvider: CalendarProvider {
         self.retry = retry
         self.logger = logger
         self.sleep = sleep
+        self.label = label
+        self.health = health
+        self.observer = observer
+        health?.register(provider: label, kind: "caldav")
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -91,6 +106,10 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     // MARK: - CalendarProvider
 
     public func busyTimes(in range: DateInterval) async throws -> [DateInterval] {
+        try await observed("busy") { try await queryBusyTimes(in: range) }
+    }
+
+    private func queryBusyTimes(in range: DateInterval) async throws -> [DateInterval] {
         let body = """
             <?xml version="1.0" encoding="utf-8"?>
             <C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
@@ -138,6 +157,10 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     }
 
     public func createEvent(_ event: CalendarEvent) async throws -> ProviderEventResult {
+        try await observed("create", outcome: { $0.alreadyExisted ? "already_existed" : "ok" }) { try await putNewEvent(event) }
+    }
+
+    private func putNewEvent(_ event: CalendarEvent) async throws -> ProviderEventResult {
         let url = resourceURL(uid: event.uid)
         let body = try resource(event)
         let reply = try await send(
@@ -167,17 +190,40 @@ public struct CalDAVCalendarProvider: CalendarProvider {
     /// the same race; if the host deleted the event meanwhile, the PUT makes it again, which is
     /// what a reschedule wants.
     public func updateEvent(_ event: CalendarEvent, providerEventID: String?) async throws -> ProviderEventResult {
-        let url = resourceURL(for: event, providerEventID: providerEventID)
-        let reply = try await send(.PUT, url, operation: "PUT", headers: [("Content-Type", "text/calendar; charset=utf-8")], body: try resource(event))
-        guard (200..<300).contains(reply.status) else { throw failure(reply, operation: "PUT") }
-        return ProviderEventResult(providerEventID: url)
+        try await observed("update") {
+            let url = resourceURL(for: event, providerEventID: providerEventID)
+            let reply = try await send(.PUT, url, operation: "PUT", headers: [("Content-Type", "text/calendar; charset=utf-8")], body: try resource(event))
+            guard (200..<300).contains(reply.status) else { throw failure(reply, operation: "PUT") }
+            return ProviderEventResult(providerEventID: url)
+        }
     }
 
     public func cancelEvent(_ event: CalendarEvent, providerEventID: String?) async throws {
-        let url = resourceURL(for: event, providerEventID: providerEventID)
-        let reply = try await send(.DELETE, url, operation: "DELETE", headers: [], body: nil)
-        if (200..<300).contains(reply.status) || reply.status == 404 || reply.status == 410 { return }
-        throw failure(reply, operation: "DELETE")
+        try await observed("cancel") {
+            let url = resourceURL(for: event, providerEventID: providerEventID)
+            let reply = try await send(.DELETE, url, operation: "DELETE", headers: [], body: nil)
+            if (200..<300).contains(reply.status) || reply.status == 404 || reply.status == 410 { return }
+            throw failure(reply, operation: "DELETE")
+        }
+    }
+
+    /// Runs one provider operation: its outcome to health and the observer.
+    private func observed<T>(_ operation: String, outcome: (T) -> String = { _ in "ok" }, _ body: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        func seconds() -> Double {
+            let elapsed = ContinuousClock.now - started
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        do {
+            let value = try await body()
+            health?.recordSuccess(provider: label, kind: kind)
+            observer.call(kind, operation, outcome(value), seconds())
+            return value
+        } catch let error as CalendarProviderError {
+            health?.recordFailure(provider: label, kind: kind, error: error)
+            observer.call(kind, operation, error.outcome, seconds())
+            throw error
+        }
     }
 
     // MARK: - HTTP
@@ -245,6 +291,7 @@ public struct CalDAVCalendarProvider: CalendarProvider {
                 throw CalendarProviderError.transient("CalDAV \(operation) \(url) \(reason) (\(attempt) attempts)", retryAfter: retryAfter)
             }
             let delay = min(retryAfter ?? retry.delay(afterAttempt: attempt), retry.maxDelay)
+            observer.retry(kind, reason.hasPrefix("answered ") ? String(reason.dropFirst("answered ".count)) : "transport")
             logger.warning("CalDAV request failed; retrying", metadata: [
                 "caldav.operation": "\(operation)", "caldav.url": "\(url)", "caldav.reason": "\(reason)",
                 "caldav.attempt": "\(attempt)", "caldav.delay": "\(delay)",

@@ -71,6 +71,13 @@ public final class CalendarHealth: Sendable {
         }
     }
 
+    /// Forgets every provider not in `providers` (a reload removed its calendar or host).
+    public func retain(only providers: Set<String>) {
+        entries.withLock { table in
+            table = table.filter { providers.contains($0.key) }
+        }
+    }
+
     /// Every provider, by label.
     public func snapshot() -> [CalendarProviderHealth] {
         entries.withLock { Array($0.values) }.sorted { $0.provider < $1.provider }

@@ -224,6 +224,39 @@ struct CalDAVProviderErrorTests {
         #expect(text.contains("env:X"), "\(text)")
     }
 
+    @Test("health and observer: registered at init, degraded after retries, reconnect needed, calls counted")
+    func healthAndObserver() async throws {
+        let port = try Self.closedPort()
+        let health = CalendarHealth()
+        let events = Mutex<[String]>([])
+        let observer = CalendarProviderObserver(
+            call: { kind, operation, outcome, seconds in events.withLock { $0.append("call \(kind) \(operation) \(outcome) \(seconds >= 0)") } },
+            retry: { kind, reason in events.withLock { $0.append("retry \(kind) \(reason)") } })
+        let provider = try CalDAVCalendarProvider(
+            config: Self.config("http://127.0.0.1:\(port)/cal/", allowPlaintext: true), resolveSecret: { _ in "p" },
+            retry: RetryPolicy(baseDelay: 0.01, maxDelay: 0.01, maxAttempts: 2, jitter: 0), logger: Self.logger, sleep: { _ in },
+            label: "demo/ada", health: health, observer: observer)
+        #expect(health.health(of: "demo/ada")?.state == .unknown)
+        #expect(health.health(of: "demo/ada")?.kind == "caldav")
+        let range = DateInterval(start: Date(timeIntervalSince1970: 1_781_000_000), duration: 86_400)
+        _ = try? await provider.busyTimes(in: range)
+        let degraded = try #require(health.health(of: "demo/ada"))
+        #expect(degraded.state == .degraded)
+        #expect(degraded.consecutiveFailures == 1)
+        #expect(degraded.lastError?.contains("2 attempts") == true)
+        #expect(events.withLock { $0 } == ["retry caldav transport", "call caldav busy transient true"])
+
+        struct Unreadable: Error {}
+        let locked = try CalDAVCalendarProvider(
+            config: Self.config("http://127.0.0.1:\(port)/cal/", allowPlaintext: true), resolveSecret: { _ in throw Unreadable() }, logger: Self.logger,
+            label: "demo/ada", health: health, observer: observer)
+        let event = CalendarEvent(uid: "x", stamp: Date(), start: Date(), end: Date().addingTimeInterval(60), summary: "s", organizer: CalendarAttendee(email: "a@b.c"), attendees: [])
+        _ = try? await locked.cancelEvent(event, providerEventID: nil)
+        #expect(health.health(of: "demo/ada")?.state == .reconnectNeeded)
+        #expect(health.reconnectNeeded == ["demo/ada"])
+        #expect(events.withLock { $0.last } == "call caldav cancel reconnect_needed true")
+    }
+
     static func closedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
