@@ -103,29 +103,44 @@ struct OpenAIFieldExtractionModel: FieldExtractionModel {
         }
     }
 
-    /// One request with the text and `images`; when the endpoint rejects the images, the model is
-    /// remembered as text-only (logged once) and the request repeated once without them.
+    /// One request with the text and `images`; when the endpoint rejects the images, the request is
+    /// repeated once without them, and a model that does not take images at all is remembered as
+    /// text-only (logged once).
     private func askModel(text: String, images: [PageImage]) async throws(FieldModelError) -> JSONValue {
         let textOnly = Self.requestBody(model: config.model, text: text, budget: config.maxInputCharacters)
         guard !images.isEmpty else { return try await check(transport.send(textOnly)) }
         observeImages("sent", images.count)
         let attempt = await transport.send(Self.requestBody(model: config.model, text: text, budget: config.maxInputCharacters, images: images))
-        guard case .answer(let status, let data, _) = attempt, Self.rejectsImages(status: status, body: data) else { return try check(attempt) }
+        guard case .answer(let status, let data, _) = attempt, let rejection = Self.imageRejection(status: status, body: data) else { return try check(attempt) }
         observeImages("rejected", 1)
-        let first = Self.textOnlyModels.withLock { $0.insert(imageKey).inserted }
-        if first {
-            logger.warning("Document field model rejected page images; sending it text only from now on", metadata: [
-                "document_model.model": "\(config.model)", "document_model.status": "\(status)", "document_model.code": "\(ChatCompletionsClient.apiError(data).code)",
-            ])
+        let metadata: Logger.Metadata = [
+            "document_model.model": "\(config.model)", "document_model.status": "\(status)", "document_model.code": "\(ChatCompletionsClient.apiError(data).code)",
+        ]
+        switch rejection {
+        case .unsupported:
+            if Self.textOnlyModels.withLock({ $0.insert(imageKey).inserted }) {
+                logger.warning("Document field model rejected page images; sending it text only from now on", metadata: metadata)
+            }
+        case .thisRequest:
+            logger.warning("Document field model rejected this document's page images; sending its text only", metadata: metadata)
         }
         return try await check(transport.send(textOnly))
     }
 
-    /// An error answer that says the model does not take images: HTTP 400 (or 415, 422) whose
-    /// error names images, vision, multimodal input or unsupported content. Only the error's own
-    /// fields are read (some servers echo the request, which has an image part, in a validation error).
-    static func rejectsImages(status: Int, body: Data) -> Bool {
-        guard [400, 415, 422].contains(status) else { return false }
+    /// How an endpoint refused a request's images.
+    enum ImageRejection: Equatable {
+        /// The model takes no images (no vision, not multimodal, content type not supported).
+        case unsupported
+        /// These images (too large, not decodable); others may pass.
+        case thisRequest
+    }
+
+    /// An error answer about the images: HTTP 400 (or 415, 422) whose error names images, vision,
+    /// multimodal input or unsupported content; `unsupported` when it says the model takes none.
+    /// Only the error's own fields are read (some servers echo the request, which has an image
+    /// part, in a validation error).
+    static func imageRejection(status: Int, body: Data) -> ImageRejection? {
+        guard [400, 415, 422].contains(status) else { return nil }
         var said: [String] = []
         if let root = try? JSONValue.parse(body) {
             let error = root["error"]
@@ -138,7 +153,9 @@ struct OpenAIFieldExtractionModel: FieldExtractionModel {
             said = [String(decoding: body.prefix(2048), as: UTF8.self)]
         }
         let text = said.joined(separator: " ").lowercased()
-        return ["image", "vision", "multimodal", "multi-modal", "unsupported content", "mmproj"].contains { text.contains($0) }
+        guard ["image", "vision", "multimodal", "multi-modal", "unsupported content", "mmproj"].contains(where: { text.contains($0) }) else { return nil }
+        let noSupport = ["support", "vision", "multimodal", "multi-modal", "mmproj", "content type"].contains { text.contains($0) }
+        return noSupport ? .unsupported : .thisRequest
     }
 
     private func check(_ attempt: ChatCompletionsClient.Attempt) throws(FieldModelError) -> JSONValue {

@@ -147,17 +147,40 @@ struct DocumentModelImageTests {
         #expect(!DocumentModelTests.metricsText(metrics).contains("astralisd_document_model_image_rejections_total 1"))
     }
 
-    @Test("what counts as a rejection of images")
+    @Test("what counts as a rejection of images, and which ones mean the model takes none")
     func rejectionDetection() {
-        func rejects(_ status: Int, _ body: String) -> Bool { OpenAIFieldExtractionModel.rejectsImages(status: status, body: Data(body.utf8)) }
-        #expect(rejects(400, #"{"error": {"message": "Invalid content type. image_url is only supported by certain models."}}"#))
-        #expect(rejects(400, #"{"error": {"message": "This model does not support vision input", "code": null}}"#))
-        #expect(rejects(400, #"{"object": "error", "message": "Model is not multimodal", "type": "BadRequestError"}"#))
-        #expect(rejects(400, "image input is not supported - hint: you may need to provide the mmproj"))
-        #expect(rejects(422, #"{"detail": "Unsupported content part type"}"#))
-        #expect(!rejects(400, #"{"error": {"message": "max_tokens is too large", "code": "invalid_value"}}"#))
-        #expect(!rejects(500, #"{"error": {"message": "image decoder crashed"}}"#), "a server error is not a rejection")
-        #expect(!rejects(422, #"{"detail": [{"loc": ["body", "temperature"], "msg": "bad", "input": {"type": "image_url"}}]}"#), "an echoed request is not the error")
+        func rejection(_ status: Int, _ body: String) -> OpenAIFieldExtractionModel.ImageRejection? {
+            OpenAIFieldExtractionModel.imageRejection(status: status, body: Data(body.utf8))
+        }
+        #expect(rejection(400, #"{"error": {"message": "Invalid content type. image_url is only supported by certain models."}}"#) == .unsupported)
+        #expect(rejection(400, #"{"error": {"message": "This model does not support vision input", "code": null}}"#) == .unsupported)
+        #expect(rejection(400, #"{"object": "error", "message": "Model is not multimodal", "type": "BadRequestError"}"#) == .unsupported)
+        #expect(rejection(400, "image input is not supported - hint: you may need to provide the mmproj") == .unsupported)
+        #expect(rejection(422, #"{"detail": "Unsupported content part type"}"#) == .unsupported)
+        // About these images only: text only for this document, images stay on for the next.
+        #expect(rejection(400, #"{"error": {"message": "Image exceeds the maximum size", "code": "image_too_large"}}"#) == .thisRequest)
+        #expect(rejection(400, #"{"error": {"message": "You uploaded an unreadable image.", "code": "invalid_image"}}"#) == .thisRequest)
+        #expect(rejection(400, #"{"error": {"message": "max_tokens is too large", "code": "invalid_value"}}"#) == nil)
+        #expect(rejection(500, #"{"error": {"message": "image decoder crashed"}}"#) == nil, "a server error is not a rejection")
+        #expect(rejection(422, #"{"detail": [{"loc": ["body", "temperature"], "msg": "bad", "input": {"type": "image_url"}}]}"#) == nil, "an echoed request is not the error")
+    }
+
+    @Test("an image refused as too large: text only for that document, images stay on", .timeLimit(.minutes(2)))
+    func refusedImage() async throws {
+        let extraction = try Self.scannedReceipt(maxSide: 320)
+        let images = try #require(extraction.pageImages)
+        let tooLarge = StandInModel.Reply(status: 400, body: #"{"error": {"message": "Image exceeds the maximum size", "type": "invalid_request_error", "code": "image_too_large"}}"#)
+        let stand = StandInModel([tooLarge, DocumentModelTests.answer([:], kind: "receipt")])
+        let metrics = DaemonMetrics()
+        try await stand.serve { port in
+            let model = Self.model(port: port, metrics: metrics)
+            let first = await InvoiceExtractor.extract(text: extraction.text, model: model, images: images, logger: Logger(label: "test"))
+            #expect(first.modelOutcome == "merged")
+            #expect(model.sendsImages)
+            _ = await InvoiceExtractor.extract(text: extraction.text, model: model, images: images, logger: Logger(label: "test"))
+        }
+        #expect(stand.requests.map { Self.imageParts($0).count } == [1, 0, 1])
+        #expect(DocumentModelTests.metricsText(metrics).contains("astralisd_document_model_image_rejections_total 1"))
     }
 }
 
