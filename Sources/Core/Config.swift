@@ -231,7 +231,7 @@ public struct AIConfig: Sendable, Equatable {
 
 /// `documents.model`: an OpenAI-compatible Chat Completions endpoint asked for invoice fields
 /// (`FieldExtractionSchema`) of every document with text; its answer is merged with the local
-/// extraction. Images are not sent (text only).
+/// extraction. With `send_images`, images of scanned (OCRed) pages go with the text.
 public struct DocumentModelConfig: Sendable, Equatable {
     /// Up to and including the API version: `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`.
     public var baseURL: String
@@ -242,6 +242,14 @@ public struct DocumentModelConfig: Sendable, Equatable {
     public var timeout: TimeInterval
     /// Document text sent at most (characters); longer text is cut and marked `[truncated]`.
     public var maxInputCharacters: Int
+    /// `send_images`: images of the first `maxImages` OCRed pages are sent with the text.
+    public var sendImages: Bool = false
+    /// `max_images`: scanned pages sent as images at most (1...8).
+    public var maxImages: Int = 2
+    /// `image_max_side_pixels`: an image's longer side is scaled down to this.
+    public var imageMaxSidePixels: Int = 1600
+    /// `image_max_bytes`: largest PNG per image; a larger one is scaled down further, or left out.
+    public var imageMaxBytes: Int = 2 << 20
 
     public init(baseURL: String, model: String, apiKey: SecretRef? = nil, timeout: TimeInterval = 30, maxInputCharacters: Int = 12_000) {
         self.baseURL = baseURL
@@ -249,6 +257,11 @@ public struct DocumentModelConfig: Sendable, Equatable {
         self.apiKey = apiKey
         self.timeout = timeout
         self.maxInputCharacters = maxInputCharacters
+    }
+
+    /// What the extraction child is told to render for the model; nil unless `send_images`.
+    public var pageImages: PageImageSettings? {
+        sendImages ? PageImageSettings(maxImages: maxImages, maxSidePixels: imageMaxSidePixels, maxBytes: imageMaxBytes) : nil
     }
 }
 

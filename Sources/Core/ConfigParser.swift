@@ -343,7 +343,9 @@ public struct ConfigParser {
 
     /// `documents.model`: the optional field-extraction model (docs/documents.md, "Model-based extraction").
     private mutating func readDocumentModel(_ value: JSONValue, at path: String) -> DocumentModelConfig? {
-        guard let object = object(value, at: path, keys: ["base_url", "model", "api_key", "timeout_seconds", "max_input_chars"]) else { return nil }
+        guard let object = object(value, at: path, keys: [
+            "base_url", "model", "api_key", "timeout_seconds", "max_input_chars", "send_images", "max_images", "image_max_side_pixels", "image_max_bytes",
+        ]) else { return nil }
         let baseURL = string(object, "base_url", at: path) ?? ""
         if object["base_url"]?.stringValue != nil, !(baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://")) {
             issue("\(path).base_url", "expected an http:// or https:// URL such as https://api.openai.com/v1, got \"\(baseURL)\"")
@@ -354,7 +356,12 @@ public struct ConfigParser {
         let defaults = DocumentModelConfig(baseURL: "", model: "")
         let timeout = number(object, "timeout_seconds", at: path, range: 0.1...600, default: defaults.timeout)
         let budget = integer(object, "max_input_chars", at: path, range: 500...1_000_000, default: defaults.maxInputCharacters)
-        return DocumentModelConfig(baseURL: baseURL, model: model, apiKey: key, timeout: timeout, maxInputCharacters: budget)
+        var config = DocumentModelConfig(baseURL: baseURL, model: model, apiKey: key, timeout: timeout, maxInputCharacters: budget)
+        config.sendImages = bool(object, "send_images", at: path, default: defaults.sendImages)
+        config.maxImages = integer(object, "max_images", at: path, range: 1...8, default: defaults.maxImages)
+        config.imageMaxSidePixels = integer(object, "image_max_side_pixels", at: path, range: 256...8192, default: defaults.imageMaxSidePixels)
+        config.imageMaxBytes = integer(object, "image_max_bytes", at: path, range: 16_384...(20 << 20), default: defaults.imageMaxBytes)
+        return config
     }
 
     private mutating func readOrganization(_ value: JSONValue, at path: String) -> OrganizationConfig? {

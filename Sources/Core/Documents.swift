@@ -120,9 +120,14 @@ public struct DocumentExtraction: Sendable, Codable, Equatable {
     /// What the extraction deliberately did not do, for people reading the result (for example
     /// `ocr disabled (documents.ocr is false): ...`). Nil when there is nothing to say.
     public var notes: [String]?
+    /// Images of the first scanned (OCRed) pages for the field model, when the extraction was
+    /// asked for them (`ExtractionSettings.pageImages`). Transient: the daemon takes them out
+    /// before the extraction is stored.
+    public var pageImages: [PageImage]?
 
-    public init(detectedType: String, pageCount: Int, pages: [PageExtraction], text: String, ocrConfidence: Double? = nil, languages: [String] = [], thumbnailPNG: Data? = nil, truncated: Bool = false, notes: [String]? = nil) {
+    public init(detectedType: String, pageCount: Int, pages: [PageExtraction], text: String, ocrConfidence: Double? = nil, languages: [String] = [], thumbnailPNG: Data? = nil, truncated: Bool = false, notes: [String]? = nil, pageImages: [PageImage]? = nil) {
         self.notes = notes
+        self.pageImages = pageImages
         self.detectedType = detectedType
         self.pageCount = pageCount
         self.pages = pages

@@ -6,6 +6,15 @@ public protocol FieldExtractionModel: Sendable {
     /// `DocumentFacts.fields`; null for what the document does not show). Throws on transport or
     /// API errors: the caller keeps the local result.
     func extractFields(text: String) async throws -> JSONValue
+    /// The same, with images of the document's scanned pages for a model that reads them. A model
+    /// that does not take images reads the text only (the default).
+    func extractFields(text: String, images: [PageImage]) async throws -> JSONValue
+}
+
+extension FieldExtractionModel {
+    public func extractFields(text: String, images: [PageImage]) async throws -> JSONValue {
+        try await extractFields(text: text)
+    }
 }
 
 /// The strict JSON schema a model answers with: every key required, null where absent.

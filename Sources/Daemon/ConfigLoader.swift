@@ -70,9 +70,11 @@ struct LoadedConfig: Sendable {
     var documentModelKey: String?
 
     /// The field model `documents.model` asks for; nil: local extraction only.
-    func makeDocumentModel(observe: @escaping @Sendable (String, Double) -> Void = { _, _ in }, logger: Logger) -> (any FieldExtractionModel)? {
+    func makeDocumentModel(
+        observe: @escaping @Sendable (String, Double) -> Void = { _, _ in }, observeImages: @escaping @Sendable (String, Int) -> Void = { _, _ in }, logger: Logger
+    ) -> (any FieldExtractionModel)? {
         guard let model = config.documentModel else { return nil }
-        return OpenAIFieldExtractionModel(config: model, apiKey: documentModelKey, client: ProcessHTTPClient.shared, observe: observe, logger: logger)
+        return OpenAIFieldExtractionModel(config: model, apiKey: documentModelKey, client: ProcessHTTPClient.shared, observe: observe, observeImages: observeImages, logger: logger)
     }
 
     /// The router this configuration asks for: the rules when there are any (with the AI router

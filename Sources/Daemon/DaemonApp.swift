@@ -167,13 +167,15 @@ final class DaemonApp: Sendable {
         var processor = IntakeProcessor(store: store, blobs: blobs, router: router, composer: ItemComposer(), mail: { [self] in self.config.mail }, logger: logger)
         var documents = DocumentPipeline(
             store: store, blobs: blobs, concurrency: config.documents.concurrency, observer: metrics.documentObserver
-        ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents)) }
+        ) { [self] in ExtractionSandbox(settings: ExtractionSettings(limits: self.config.documents, pageImages: self.config.documentModel?.pageImages)) }
         documents.workers = extractionWorkers
         processor.documentPipeline = documents
         // Built per document from the config in force, so a reload that adds, changes or removes
         // `documents.model` takes effect without a restart.
         processor.documentPipeline?.fieldModel = { [self] in
-            loaded.withLock { $0 }.makeDocumentModel(observe: { [metrics] outcome, seconds in metrics.documentModelCall(outcome: outcome, seconds: seconds) }, logger: logger)
+            loaded.withLock { $0 }.makeDocumentModel(
+                observe: { [metrics] outcome, seconds in metrics.documentModelCall(outcome: outcome, seconds: seconds) },
+                observeImages: { [metrics] event, count in metrics.documentModelImages(event: event, count: count) }, logger: logger)
         }
         processor.leaseKeeper = (queue: store, duration: { [workerSettings] in workerSettings.current.leaseDuration })
         processor.bookings = bookings

@@ -65,6 +65,17 @@ final class DaemonMetrics: Sendable {
         registry.makeDurationHistogram(name: "astralisd_document_model_duration_seconds", labels: [], buckets: Self.aiBuckets, help: "Time one document field model call took").record(.milliseconds(Int64(seconds * 1000)))
     }
 
+    /// Page images for the document field model: `sent` (images attached to requests) or
+    /// `rejected` (requests the endpoint refused for their images, repeated with text only).
+    func documentModelImages(event: String, count: Int) {
+        switch event {
+        case "sent":
+            registry.makeCounter(name: "astralisd_document_model_images_sent_total", labels: [], help: "Scanned-page images sent to the document field model").increment(by: Int64(count))
+        default:
+            registry.makeCounter(name: "astralisd_document_model_image_rejections_total", labels: [], help: "Document field model requests rejected for their images and repeated with text only").increment(by: Int64(count))
+        }
+    }
+
     // MARK: Jobs
 
     static let jobBuckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)]

@@ -46,7 +46,7 @@ struct DocumentModelConfigTests {
 
     @Test func everyErrorNamesItsKeyPath() {
         let found = issues(documents: #"""
-            {"model": {"base_url": "ftp://x", "api_key": {"env": ""}, "timeout_seconds": 0, "max_input_chars": 10, "send_images": true}}
+            {"model": {"base_url": "ftp://x", "api_key": {"env": ""}, "timeout_seconds": 0, "max_input_chars": 10, "send_pictures": true}}
             """#)
         #expect(Set(found) == [
             #"documents.model.base_url: expected an http:// or https:// URL such as https://api.openai.com/v1, got "ftp://x""#,
@@ -54,9 +54,29 @@ struct DocumentModelConfigTests {
             #"documents.model.api_key: expected exactly one of {"env": NAME}, {"file": PATH}, {"credential": NAME}, {"value": SECRET} with a non-empty string"#,
             "documents.model.timeout_seconds: expected a number in 0.1...600.0, got 0",
             "documents.model.max_input_chars: expected an integer in 500...1000000, got 10",
-            "documents.model.send_images: unknown key; expected one of api_key, base_url, max_input_chars, model, timeout_seconds",
+            "documents.model.send_pictures: unknown key; expected one of api_key, base_url, image_max_bytes, image_max_side_pixels, max_images, max_input_chars, model, send_images, timeout_seconds",
         ])
         #expect(issues(documents: #"{"model": "gpt-4o"}"#) == ["documents.model: expected an object, got a string"])
+    }
+
+    @Test func imageKeys() throws {
+        let base = #""base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini""#
+        let defaults = try #require(try parse(documents: #"{"model": {\#(base)}}"#).documentModel)
+        #expect(!defaults.sendImages && defaults.maxImages == 2 && defaults.imageMaxSidePixels == 1600 && defaults.imageMaxBytes == 2 << 20)
+        #expect(defaults.pageImages == nil, "images are off by default: the child renders none")
+        let on = try #require(try parse(documents: #"""
+            {"model": {\#(base), "send_images": true, "max_images": 3, "image_max_side_pixels": 1024, "image_max_bytes": 500000}}
+            """#).documentModel)
+        #expect(on.pageImages == PageImageSettings(maxImages: 3, maxSidePixels: 1024, maxBytes: 500_000))
+        let found = issues(documents: #"""
+            {"model": {\#(base), "send_images": "yes", "max_images": 9, "image_max_side_pixels": 100, "image_max_bytes": 1.5}}
+            """#)
+        #expect(Set(found) == [
+            "documents.model.send_images: expected true or false, got yes",
+            "documents.model.max_images: expected an integer in 1...8, got 9",
+            "documents.model.image_max_side_pixels: expected an integer in 256...8192, got 100",
+            "documents.model.image_max_bytes: expected an integer in 16384...20971520, got 1.5",
+        ])
     }
 
     static let valid: JSONValue = .object([

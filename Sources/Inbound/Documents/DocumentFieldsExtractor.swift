@@ -17,10 +17,11 @@ public enum DocumentFieldsExtractor {
     /// The same, with the configured field model's answer merged in (`InvoiceExtractor.extract(text:model:logger:)`).
     /// The model is asked for every document with text, since it may classify one the local
     /// extractor calls `other`; a failing model leaves the local result, with `model_outcome` saying why.
-    public static func fields(for extraction: DocumentExtraction, model: (any FieldExtractionModel)?, logger: Logger) async -> (kind: String?, fields: JSONValue?) {
+    /// `images` are the scanned pages the child rendered for the model (`documents.model.send_images`).
+    public static func fields(for extraction: DocumentExtraction, model: (any FieldExtractionModel)?, images: [PageImage] = [], logger: Logger) async -> (kind: String?, fields: JSONValue?) {
         guard let model else { return fields(for: extraction) }
         guard !extraction.text.isEmpty else { return (nil, nil) }
-        let result = await InvoiceExtractor.extract(text: extraction.text, model: model, logger: logger)
+        let result = await InvoiceExtractor.extract(text: extraction.text, model: model, images: images, logger: logger)
         let kind = result.classification.kind
         return (kind.rawValue, kind == .other ? nil : result.factsFields)
     }

@@ -92,8 +92,11 @@ public struct DocumentPipeline: Sendable {
             outcome.thumbnailBlob = try await blobs.put(png).sha256
             outcome.extraction?.thumbnailPNG = nil
         }
+        // Page images are model input only: never stored with the extraction.
+        let pageImages = outcome.extraction?.pageImages ?? []
+        outcome.extraction?.pageImages = nil
         if outcome.status == .completed, let extraction = outcome.extraction {
-            let found = await DocumentFieldsExtractor.fields(for: extraction, model: fieldModel(), logger: logger)
+            let found = await DocumentFieldsExtractor.fields(for: extraction, model: fieldModel(), images: pageImages, logger: logger)
             outcome.kind = found.kind
             outcome.fields = found.fields
         }

@@ -12,11 +12,15 @@ public struct ExtractionSettings: Sendable, Codable, Equatable {
     public var limits: DocumentsConfig
     public var autoRotate: Bool
     public var thumbnails: Bool
+    /// Images of the first scanned pages for the field model (`documents.model.send_images`);
+    /// nil: none. Absent from the JSON of older daemons, which decodes as nil.
+    public var pageImages: PageImageSettings?
 
-    public init(limits: DocumentsConfig, autoRotate: Bool = true, thumbnails: Bool = true) {
+    public init(limits: DocumentsConfig, autoRotate: Bool = true, thumbnails: Bool = true, pageImages: PageImageSettings? = nil) {
         self.limits = limits
         self.autoRotate = autoRotate
         self.thumbnails = thumbnails
+        self.pageImages = pageImages
     }
 
     var ocr: OCRSettings {
@@ -91,10 +95,13 @@ public enum DocumentTextExtractor {
         let notes = limits.ocrEnabled || thin.isEmpty ? nil
             : ["ocr disabled (documents.ocr is false): page\(thin.count == 1 ? "" : "s") \(thin.map { String($0 + 1) }.joined(separator: ", ")) kept only \(thin.count == 1 ? "its" : "their") text layer"]
         var ocrFailure: String?
+        var images = PageImageCollector(settings.pageImages)
         if !toOCR.isEmpty {
+            let imageSettings = settings.pageImages
             let results = ocr(items: toOCR.count, settings: settings) { index, handle in
                 guard let image = document.render(page: toOCR[index], dpi: limits.dpi) else { return nil }
-                return handle.recognize(image, dpi: limits.dpi)
+                // Only the first scanned pages are rendered for the model.
+                return handle.recognize(image, dpi: limits.dpi, pageImage: index < (imageSettings?.maxImages ?? 0) ? imageSettings : nil, page: toOCR[index] + 1)
             }
             switch results {
             case .failure(let error): ocrFailure = "\(error)"
@@ -105,6 +112,7 @@ public enum DocumentTextExtractor {
                     if result.text.trimmingCharacters(in: .whitespacesAndNewlines).count >= texts[index].trimmingCharacters(in: .whitespacesAndNewlines).count {
                         texts[index] = result.text
                         pages[index] = PageExtraction(number: index + 1, source: .ocr, characters: Self.meaningfulCharacters(result.text), confidence: result.confidence, rotation: result.rotation, skewDegrees: result.skewDegrees)
+                        images.add(result)
                     }
                 }
             }
@@ -114,7 +122,7 @@ public enum DocumentTextExtractor {
         return DocumentExtraction(
             detectedType: DocumentType.pdf.rawValue, pageCount: count, pages: pages, text: texts.joined(separator: "\u{0C}"),
             ocrConfidence: Self.meanConfidence(pages), languages: pages.contains { $0.source == .ocr } ? limits.ocrLanguages : [],
-            thumbnailPNG: thumbnail, notes: notes
+            thumbnailPNG: thumbnail, notes: images.notes(after: notes), pageImages: images.images
         )
     }
 
@@ -124,11 +132,12 @@ public enum DocumentTextExtractor {
         let limits = settings.limits
         let frames = type == .tiff ? max(1, DocumentPreflight.imageHeader(data, type: .tiff)?.pages ?? 1) : 1
         if !limits.ocrEnabled { return try imageWithoutOCR(data, type: type, frames: frames, settings: settings) }
+        let imageSettings = settings.pageImages
         let results = ocr(items: frames, settings: settings) { index, handle -> OCRResult? in
             guard let image = LeptonicaImage.decode(data, page: type == .tiff ? index : 0) else { return nil }
             // Scans rarely say their resolution; Tesseract guesses from text size when it is 0.
             let resolution = Int(pixGetXRes(image.pix))
-            return handle.recognize(image, dpi: resolution > 0 ? resolution : 300)
+            return handle.recognize(image, dpi: resolution > 0 ? resolution : 300, pageImage: index < (imageSettings?.maxImages ?? 0) ? imageSettings : nil, page: index + 1)
         }
         let list: [OCRResult?]
         switch results {
@@ -138,14 +147,17 @@ public enum DocumentTextExtractor {
         if list.allSatisfy({ $0 == nil }) { throw .init("\(type.rawValue) image cannot be decoded (corrupt or truncated)") }
         var pages: [PageExtraction] = []
         var texts: [String] = []
+        var images = PageImageCollector(settings.pageImages)
         for (index, result) in list.enumerated() {
+            if let result { images.add(result) }
             texts.append(result?.text ?? "")
             pages.append(PageExtraction(number: index + 1, source: .ocr, characters: Self.meaningfulCharacters(result?.text ?? ""), confidence: result?.confidence, rotation: result?.rotation, skewDegrees: result?.skewDegrees))
         }
         let thumbnail = settings.thumbnails && limits.thumbnailWidth > 0 ? LeptonicaImage.decode(data)?.thumbnailPNG(width: limits.thumbnailWidth) : nil
         return DocumentExtraction(
             detectedType: type.rawValue, pageCount: frames, pages: pages, text: texts.joined(separator: "\u{0C}"),
-            ocrConfidence: Self.meanConfidence(pages), languages: limits.ocrLanguages, thumbnailPNG: thumbnail
+            ocrConfidence: Self.meanConfidence(pages), languages: limits.ocrLanguages, thumbnailPNG: thumbnail,
+            notes: images.notes(after: nil), pageImages: images.images
         )
     }
 

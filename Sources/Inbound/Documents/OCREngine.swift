@@ -1,3 +1,4 @@
+import Core
 import CTesseract
 public import Foundation
 import Synchronization
@@ -23,6 +24,10 @@ struct OCRResult: Sendable {
     var confidence: Double
     var rotation: Int?
     var skewDegrees: Double?
+    /// The upright page for the field model, when asked for (`PageImageSettings`).
+    var pageImage: PageImage?
+    /// Why the page image was reduced or left out.
+    var pageImageNote: String?
 }
 
 /// An owned Leptonica pix, destroyed with its owner.
@@ -110,8 +115,9 @@ final class TesseractHandle {
         return directories.contains { FileManager.default.fileExists(atPath: $0 + "/osd.traineddata") }
     }()
 
-    /// OCR of `image` (rotated and deskewed first when `autoRotate`), at `dpi`.
-    func recognize(_ image: LeptonicaImage, dpi: Int) -> OCRResult {
+    /// OCR of `image` (rotated and deskewed first when `autoRotate`), at `dpi`. With `pageImage`,
+    /// the page as OCR saw it (upright) is also rendered for the field model as page `page`.
+    func recognize(_ image: LeptonicaImage, dpi: Int, pageImage: PageImageSettings? = nil, page: Int = 1) -> OCRResult {
         var current = image
         var rotation: Int?
         var skew: Double?
@@ -123,10 +129,16 @@ final class TesseractHandle {
                 var confidence: Float = 0
                 var script: UnsafePointer<CChar>?
                 var scriptConfidence: Float = 0
+                // `degrees` is the page's orientation; the clockwise turn that makes it upright is
+                // 360 - degrees (what `tesseract --psm 0` prints as "Rotate"). pixRotateOrth turns
+                // clockwise by quarter turns.
                 if TessBaseAPIDetectOrientationScript(osd, &degrees, &confidence, &script, &scriptConfidence) != 0,
-                   degrees % 360 != 0, confidence >= 2, let rotated = pixRotateOrth(current.pix, Int32((degrees / 90) % 4)) {
-                    current = LeptonicaImage(rotated)
-                    rotation = Int(degrees)
+                   degrees % 360 != 0, confidence >= 2 {
+                    let quarters = (4 - (Int(degrees) / 90) % 4) % 4
+                    if let rotated = pixRotateOrth(current.pix, Int32(quarters)) {
+                        current = LeptonicaImage(rotated)
+                        rotation = quarters * 90
+                    }
                 }
                 TessBaseAPIClear(osd)
             }
@@ -150,7 +162,13 @@ final class TesseractHandle {
         }
         let confidence = Double(TessBaseAPIMeanTextConf(api))
         TessBaseAPIClear(api)
-        return OCRResult(text: text, confidence: confidence, rotation: rotation, skewDegrees: skew)
+        var result = OCRResult(text: text, confidence: confidence, rotation: rotation, skewDegrees: skew)
+        if let pageImage {
+            let rendered = current.modelImage(page: page, settings: pageImage)
+            result.pageImage = rendered.image
+            result.pageImageNote = rendered.note
+        }
+        return result
     }
 }
 

@@ -6,14 +6,14 @@ extension InvoiceExtractor {
     /// The local extraction, then, when a model is configured, its answer merged in: agreement raises
     /// confidence, disagreement is recorded in `disagreements` (the more trustworthy value is kept), and
     /// fields only the model found are added with moderate confidence. A failing model leaves the local
-    /// result as it is.
+    /// result as it is. `images` (scanned pages) go to a model that reads them.
     public static func extract(
-        text: String, hints: InvoiceExtractionHints = InvoiceExtractionHints(), model: (any FieldExtractionModel)?, logger: Logger
+        text: String, hints: InvoiceExtractionHints = InvoiceExtractionHints(), model: (any FieldExtractionModel)?, images: [PageImage] = [], logger: Logger
     ) async -> InvoiceExtraction {
         let local = extract(text: text, hints: hints)
         guard let model else { return local }
         do {
-            let answer = try await model.extractFields(text: text)
+            let answer = images.isEmpty ? try await model.extractFields(text: text) : try await model.extractFields(text: text, images: images)
             var merged = merge(local: local, model: answer, text: text)
             merged.modelOutcome = "merged"
             return merged
