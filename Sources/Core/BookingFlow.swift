@@ -35,8 +35,17 @@ public protocol BookingCommitting: Sendable {
 
     /// Replaces the stored booking with `booking` when the stored one still has `expectedSequence`
     /// and a state in `from`; enqueues `jobs` and records `activity` in the same transaction.
+    /// The attendee column is left as stored: it is only changed by `recordAttendee`, so an
+    /// attendee's reply landing while a job confirms or updates the booking is never lost.
     /// False (nothing written) when the booking changed meanwhile; throws `notFound` when it does not exist.
     func changeBooking(_ booking: Booking, expectedSequence: Int, from: Set<BookingState>, jobs: [NewJob], activity: BookingActivity?) async throws -> Bool
+
+    /// Stores the attendee's answer (their PARTSTAT) when the booking still has
+    /// `expectedSequence` and a state in `from`, with `activity`; only the attendee and
+    /// `updated_at` change. False when the booking changed meanwhile.
+    func recordAttendee(
+        bookingID: String, attendee: CalendarAttendee, expectedSequence: Int, from: Set<BookingState>, at: Date, activity: BookingActivity?
+    ) async throws -> Bool
 }
 
 extension Booking {

@@ -12,7 +12,8 @@ import Mail
 /// booking by UID, in the intake's organization; the email's From must be the booking's attendee
 /// (case-insensitive; otherwise the reply is ignored and logged: a forwarded invitation or a
 /// spoof); `ITIPReply.apply` decides, and an updated attendee status is stored with
-/// `BookingCommitting.changeBooking` (compare-and-set on sequence and state) with an activity
+/// `BookingCommitting.recordAttendee` (compare-and-set on sequence and state; only the attendee
+/// changes, so a job confirming or updating the booking at the same moment loses nothing) with an activity
 /// entry `booking.reply` by `attendee`. The intake is routed as usual afterwards.
 ///
 /// Bad input never throws: a calendar libical cannot read, a reply without a booking, a stale
@@ -171,7 +172,10 @@ struct BookingReplyIntake: Sendable {
             case .updated(let changed):
                 let activity = BookingActivity(
                     action: "booking.reply", detail: "\(reply.attendeeEmail) \(Self.verb(reply.status))", actor: "attendee")
-                if try await bookings.changeBooking(changed, expectedSequence: booking.sequence, from: [booking.state], jobs: [], activity: activity) {
+                if try await bookings.recordAttendee(
+                    bookingID: changed.id, attendee: changed.attendee, expectedSequence: booking.sequence, from: [booking.state], at: changed.updatedAt,
+                    activity: activity)
+                {
                     logger.info("Booking replies: attendee answer stored", metadata: ["itip.status": "\(reply.status.rawValue)"])
                     return .updated(reply.status)
                 }

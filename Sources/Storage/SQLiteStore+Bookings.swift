@@ -67,11 +67,12 @@ extension SQLiteStore: BookingStore, BookingCommitting {
             let sequence: Int = row["sequence"]
             let state: String = row["state"]
             guard sequence == expectedSequence, let current = BookingState(rawValue: state), states.contains(current) else { return false }
+            // Every column but the id, created_at and the attendee (see `recordAttendee`).
             try db.execute(
                 sql: """
                     UPDATE bookings SET organization = ?2, calendar = ?3, host = ?4, uid = ?5, sequence = ?6, start_at = ?7,
                         end_at = ?8, state = ?9, summary = ?10, description = ?11, location = ?12, meeting_url = ?13,
-                        attendee = ?14, intake_id = ?15, item_id = ?16, provider_event_id = ?17, reason = ?18, updated_at = ?20
+                        intake_id = ?15, item_id = ?16, provider_event_id = ?17, reason = ?18, updated_at = ?20
                     WHERE id = ?1
                     """,
                 arguments: arguments)
@@ -80,6 +81,31 @@ extension SQLiteStore: BookingStore, BookingCommitting {
                 try self.insertActivity(ActivityEntry(
                     id: Identifier.make(prefix: "act", at: now), organization: booking.organization, itemID: booking.itemID,
                     intakeID: booking.intakeID, actor: activity.actor, action: activity.action, detail: activity.detail, at: now), in: db)
+            }
+            return true
+        }
+    }
+
+    public func recordAttendee(
+        bookingID: String, attendee: CalendarAttendee, expectedSequence: Int, from states: Set<BookingState>, at: Date, activity: BookingActivity?
+    ) async throws -> Bool {
+        let encoded = try StoredJSON.encode(attendee)
+        let now = clock.now()
+        return try await write("recording an attendee's answer") { db in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT sequence, state, organization, item_id, intake_id FROM bookings WHERE id = ?", arguments: [bookingID])
+            else {
+                throw StoreError.notFound("booking \(bookingID)")
+            }
+            let sequence: Int = row["sequence"]
+            let state: String = row["state"]
+            guard sequence == expectedSequence, let current = BookingState(rawValue: state), states.contains(current) else { return false }
+            try db.execute(
+                sql: "UPDATE bookings SET attendee = ?, updated_at = ? WHERE id = ?", arguments: [encoded, at.timeIntervalSince1970, bookingID])
+            if let activity {
+                try self.insertActivity(ActivityEntry(
+                    id: Identifier.make(prefix: "act", at: now), organization: row["organization"], itemID: row["item_id"],
+                    intakeID: row["intake_id"], actor: activity.actor, action: activity.action, detail: activity.detail, at: now), in: db)
             }
             return true
         }

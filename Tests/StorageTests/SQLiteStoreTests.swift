@@ -35,6 +35,7 @@ struct SQLiteStoreContractTests {
     @Test func recordIntakesRejectsMismatchedJobs() async throws { try await contract.recordIntakesRejectsMismatchedJobs() }
     @Test func intakeStatusUpdates() async throws { try await contract.intakeStatusUpdates() }
     @Test func commitDecisionIsIdempotent() async throws { try await contract.commitDecisionIsIdempotent() }
+    @Test func bookingFlowTransactions() async throws { try await contract.bookingFlowTransactions() }
     @Test func commitDecisionCompletesTheClaimedJob() async throws { try await contract.commitDecisionCompletesTheClaimedJob() }
     @Test func intakeStatusFollowsItsProcessingJob() async throws { try await contract.intakeStatusFollowsItsProcessingJob() }
     @Test func failuresShowOnTheIntake() async throws { try await contract.failuresShowOnTheIntake() }

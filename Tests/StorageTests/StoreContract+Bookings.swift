@@ -78,4 +78,68 @@ extension StoreContract {
             #expect(try await reopened.booking(id: "bk_1") == moved)
         }
     }
+
+    /// The booking flow's transactions: bookings committed with the decision (linked to its item,
+    /// once), compare-and-set changes with their jobs and activity, and attendee answers that
+    /// neither overwrite nor are overwritten by job changes.
+    func bookingFlowTransactions() async throws {
+        try await run { h in
+            let store = try #require(h.store as? any BookingStore & BookingCommitting, "the backend implements BookingCommitting")
+            try await h.store.syncPipelines(Sample.pipelines)
+            let intake = try await Sample.record("meeting-1", in: h)
+            let now = h.clock.now()
+            var pending = Self.booking("bk_flow", start: now.addingTimeInterval(86_400), intake: intake.id, at: now)
+            pending.organization = intake.organization
+            let create = NewJob(id: pending.createJobID, kind: JobKind.createBooking, payload: .object(["booking": .string(pending.id)]))
+            let item = NewPipelineItem(route: Sample.route, title: "Call", description: nil, fields: .null)
+            _ = try await store.commitDecision(
+                intakeID: intake.id, decision: Sample.decision(), item: item, status: .done, followUps: [create], bookings: [pending],
+                actor: "worker", completing: nil)
+            let stored = try #require(try await store.booking(id: "bk_flow"))
+            #expect(stored.itemID == item.id, "linked to the item the decision created")
+            #expect(stored.state == .pending)
+            #expect(try await h.store.job(id: create.id)?.kind == JobKind.createBooking)
+            // A second commit of the same decision records nothing.
+            var other = pending
+            other.id = "bk_flow2"
+            other.uid = "bk_flow2@astralisd.test"
+            _ = try await store.commitDecision(
+                intakeID: intake.id, decision: Sample.decision(), item: item, status: .done, followUps: [], bookings: [other], actor: "worker", completing: nil)
+            #expect(try await store.booking(id: "bk_flow2") == nil)
+
+            // Confirm (pending → confirmed) with a reminder job and an activity entry.
+            var confirmed = stored
+            confirmed.state = .confirmed
+            confirmed.providerEventID = "evt-1"
+            let reminder = NewJob(id: confirmed.reminderJobID(sequence: 0, offset: 3_600), kind: JobKind.sendReminder, payload: .null, runAt: now.addingTimeInterval(82_800))
+            let activity = BookingActivity(action: "booking.confirmed", detail: "confirmed", actor: "worker")
+            #expect(try await store.changeBooking(confirmed, expectedSequence: 0, from: [.pending], jobs: [reminder], activity: activity))
+            #expect(try await h.store.job(id: reminder.id)?.runAt == now.addingTimeInterval(82_800))
+            #expect(try await h.store.activity(itemID: item.id).map(\.action).contains("booking.confirmed"))
+            // The same change again: the state is no longer pending, nothing is written.
+            #expect(try await store.changeBooking(confirmed, expectedSequence: 0, from: [.pending], jobs: [], activity: nil) == false)
+            // A stale sequence is refused.
+            var moved = confirmed
+            moved.sequence = 1
+            #expect(try await store.changeBooking(moved, expectedSequence: 5, from: [.confirmed], jobs: [], activity: nil) == false)
+            #expect(try await store.booking(id: "bk_flow")?.sequence == 0)
+
+            // The attendee accepts; a job's later write (from a copy read before) keeps the answer.
+            var accepted = confirmed.attendee
+            accepted.status = .accepted
+            #expect(try await store.recordAttendee(
+                bookingID: "bk_flow", attendee: accepted, expectedSequence: 0, from: [.confirmed], at: now, activity: BookingActivity(action: "booking.reply", detail: "accepted", actor: "attendee")))
+            #expect(try await store.recordAttendee(bookingID: "bk_flow", attendee: accepted, expectedSequence: 3, from: [.confirmed], at: now, activity: nil) == false)
+            var staleCopy = confirmed
+            staleCopy.meetingURL = "https://meet.example/x"
+            #expect(try await store.changeBooking(staleCopy, expectedSequence: 0, from: [.confirmed], jobs: [], activity: nil))
+            let final = try #require(try await store.booking(id: "bk_flow"))
+            #expect(final.attendee.status == .accepted, "the answer survives the job's write")
+            #expect(final.meetingURL == "https://meet.example/x")
+            #expect(try await h.store.activity(itemID: item.id).map(\.action).contains("booking.reply"))
+            await #expect(throws: StoreError.self) {
+                _ = try await store.changeBooking(Self.booking("bk_none", start: now, at: now), expectedSequence: 0, from: [.pending], jobs: [], activity: nil)
+            }
+        }
+    }
 }
