@@ -11,6 +11,7 @@ ensure_packages "${BUILD_PACKAGES[@]}"
 ensure_swift
 echo "==> building astralisd (release)"
 swift build -c release --product astralisd
+swift build -c release --product astralisd-extract
 bin="$(swift build -c release --show-bin-path)/astralisd"
 "$bin" check --config astralisd.example.json
 echo "==> starting astralisd; Ctrl-C stops it"
