@@ -3,8 +3,11 @@
 # config (one signed webhook source, SQLite state in a temp dir), waits for READY=1, idles 1 s, and
 # records exec-to-READY plus VmRSS / RssAnon / RssFile; prints each run, then best and median.
 # With MAPPINGS=1 the last run's per-mapping breakdown (bench/rss_by_mapping.sh) follows.
+# CONFIG=astralisd.example.json runs that file instead (state in a temp dir, listeners moved to
+# WEBHOOK_PORT / ADMIN_PORT through ASTRALISD_LISTEN__* overrides).
 #
-#   bench/idle.sh                  # builds release into $SCRATCH_PATH (default .build-release)
+#   bench/idle.sh                  # builds as installed (scripts/lib.sh RELEASE_BUILD) into
+#                                  # $SCRATCH_PATH (default .build-release-static)
 #   BIN=path/to/astralisd RUNS=5 bench/idle.sh   # measures a given binary, no build
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,8 +19,9 @@ if [[ -z "${BIN:-}" ]]; then
     source scripts/lib.sh
     ensure_packages "${BUILD_PACKAGES[@]}" python3
     ensure_swift
-    scratch="${SCRATCH_PATH:-$root/.build-release}"
-    swift build -c release --scratch-path "$scratch" >/dev/null
+    scratch="${SCRATCH_PATH:-$root/.build-release-static}"
+    swift build "${RELEASE_BUILD[@]}" --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build "${RELEASE_BUILD[@]}" --product astralisd-extract --scratch-path "$scratch" >/dev/null
     BIN="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
 fi
 
@@ -39,13 +43,18 @@ cat > "$work/config.json" <<JSON
 }
 JSON
 export BENCH_SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
+config="$work/config.json"
+if [[ -n "${CONFIG:-}" ]]; then
+    config="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")"
+    export ASTRALISD_LISTEN__WEBHOOKS="127.0.0.1:$WEBHOOK_PORT" ASTRALISD_LISTEN__ADMIN="127.0.0.1:$ADMIN_PORT"
+fi
 
 kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status"; }
 printf '%-5s %10s %10s %10s %10s\n' run ready_ms VmRSS_kB RssAnon_kB RssFile_kB
 : > "$work/results"
 for ((i = 1; i <= RUNS; i++)); do
     rm -rf "$work/state"
-    read -r ready_ms pid < <(python3 bench/ready.py "$work/daemon.log" "$BIN" run --config "$work/config.json")
+    read -r ready_ms pid < <(python3 bench/ready.py "$work/daemon.log" "$BIN" run --config "$config" --state-dir "$work/state")
     sleep 1
     line="$ready_ms $(kb VmRSS "$pid") $(kb RssAnon "$pid") $(kb RssFile "$pid")"
     echo "$line" >> "$work/results"
