@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 extension DaemonProcessTests {
-    /// Long-lived extraction workers (`astralisd extract --serve`) through `ExtractionWorkerPool`,
+    /// Long-lived extraction workers (`astralisd-extract --serve`) through `ExtractionWorkerPool`,
     /// with real child processes.
     @Suite("documents: long-lived extraction workers")
     struct ExtractionWorkers {

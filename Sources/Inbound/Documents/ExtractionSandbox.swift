@@ -287,8 +287,8 @@ final class ErrorTail: @unchecked Sendable {
 /// What the child itself does before it touches input.
 public enum ExtractionChild {
     /// Applies the limits to this process: address space, CPU seconds (soft limit: SIGXCPU; hard
-    /// one second later: SIGKILL), no core files. Called first thing in `extract --child`; a
-    /// worker (`extract --serve`) passes a larger hard CPU limit and moves the soft one per
+    /// one second later: SIGKILL), no core files. Called first thing in `astralisd-extract --child`; a
+    /// worker (`--serve`) passes a larger hard CPU limit and moves the soft one per
     /// document (`allowCPU(seconds:)`).
     public static func applyLimits(memoryBytes: Int, cpuSeconds: Int, hardCPUSeconds: Int? = nil) -> String? {
         var memory = rlimit(rlim_cur: rlim_t(memoryBytes), rlim_max: rlim_t(memoryBytes))
