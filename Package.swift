@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "astralisd", targets: ["Daemon"]),
+        // The document decoders (poppler, tesseract) in their own executable, so the daemon does not
+        // map them: the daemon's extraction workers run `astralisd-extract`, found next to `astralisd`.
+        .executable(name: "astralisd-extract", targets: ["Extractor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "Inbound",
             dependencies: [
-                "Core", "Mail", "CEtpan", "CPoppler", "CTesseract",
+                "Core", "Mail", "CEtpan",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,6 +87,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ]
+        ),
+        // Document decoding (poppler text layer and rendering, Leptonica + Tesseract OCR, text/HTML/email):
+        // the code that reads hostile bytes. Linked only into `astralisd-extract`, never into the daemon.
+        .target(
+            name: "Extraction",
+            dependencies: ["Core", "Mail", "Inbound", "CPoppler", "CTesseract"]
+        ),
+        // `astralisd-extract`: the sandboxed extraction child and long-lived worker the daemon starts.
+        .executableTarget(
+            name: "Extractor",
+            dependencies: [
+                "Core", "Inbound", "Extraction",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Routing: rules files, their evaluator, and the AI router (OpenAI-compatible chat completions).
@@ -163,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "InboundTests",
             dependencies: [
-                "Core", "Inbound", "Mail", "Storage",
+                "Core", "Inbound", "Mail", "Storage", "Extraction",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -198,7 +215,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "Core", "Storage", "Inbound",
+                "Daemon", "Core", "Storage", "Inbound", "Extraction",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // The stand-in Chat Completions server shared with RulesTests (StandInModel.swift).

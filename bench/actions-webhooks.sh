@@ -26,6 +26,7 @@ else
     ensure_swift
     scratch="${SCRATCH_PATH:-$root/.build-release}"
     swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
     bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
 fi
 

@@ -25,6 +25,7 @@ else
     scratch="${SCRATCH_PATH:-$root/.build}"
 fi
 swift build -c "$CONFIGURATION" --product astralisd --scratch-path "$scratch" >/dev/null
+swift build -c "$CONFIGURATION" --product astralisd-extract --scratch-path "$scratch" >/dev/null
 bin="$(swift build -c "$CONFIGURATION" --scratch-path "$scratch" --show-bin-path)/astralisd"
 
 work="$(mktemp -d /tmp/astralisd-actions-bench.XXXXXX)"

@@ -20,12 +20,16 @@ OCR_PAGES="${OCR_PAGES:-6}"
 
 if [[ "${DEBUG:-}" == "1" ]]; then
     swift build --product astralisd >/dev/null
+    swift build --product astralisd-extract >/dev/null
     bin="$(swift build --show-bin-path)/astralisd"
+    extractor="$(dirname "$bin")/astralisd-extract"
     build="debug"
 else
     scratch="${SCRATCH_PATH:-$root/.build-release}"
     swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
     bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+    extractor="$(dirname "$bin")/astralisd-extract"
     build="release"
 fi
 work="$(mktemp -d /tmp/astralisd-doc-bench.XXXXXX)"
@@ -41,8 +45,8 @@ python3 bench/make_documents.py "$work/pdf" "$FILES" "$PAGES"
 pages=$((FILES * PAGES))
 
 # PDF text layer. Each side once untimed (page cache, lazy initialisation), then measured.
-"$bin" extract --bench "$work/pdf" --no-thumbnails >/dev/null
-line=$("$bin" extract --bench "$work/pdf" --no-thumbnails)
+"$extractor" --bench "$work/pdf" --no-thumbnails >/dev/null
+line=$("$extractor" --bench "$work/pdf" --no-thumbnails)
 ours=$(json "$line" seconds)
 for f in "$work"/pdf/*.pdf; do pdftotext -layout "$f" /dev/null; done
 start=$(now)
@@ -60,10 +64,10 @@ for f in "$work"/pdf/*.pdf; do
     pdftoppm -r 300 -gray -png -f 1 -l 1 "$f" "$work/png/$(basename "$f" .pdf)"
     n=$((n + 1)); [[ $n -ge $OCR_PAGES ]] && break
 done
-"$bin" extract --bench "$work/png" --no-auto-rotate --no-thumbnails --workers 1 >/dev/null
-ocr1=$("$bin" extract --bench "$work/png" --no-auto-rotate --no-thumbnails --workers 1)
-ocr2=$("$bin" extract --bench "$work/png" --no-auto-rotate --no-thumbnails --workers 2)
-ocr_rot=$("$bin" extract --bench "$work/png" --workers 1)
+"$extractor" --bench "$work/png" --no-auto-rotate --no-thumbnails --workers 1 >/dev/null
+ocr1=$("$extractor" --bench "$work/png" --no-auto-rotate --no-thumbnails --workers 1)
+ocr2=$("$extractor" --bench "$work/png" --no-auto-rotate --no-thumbnails --workers 2)
+ocr_rot=$("$extractor" --bench "$work/png" --workers 1)
 start=$(now)
 for f in "$work"/png/*.png; do tesseract "$f" - -l eng --psm 3 --dpi 300 >/dev/null 2>&1; done
 tess=$(awk -v a="$(now)" -v b="$start" 'BEGIN {print a - b}')

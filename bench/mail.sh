@@ -30,6 +30,7 @@ if [[ -n "${BENCH_BIN:-}" ]]; then
 else
     scratch="${SCRATCH_PATH:-$root/.build-release}"
     swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
     bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
 fi
 work="$(mktemp -d /tmp/astralisd-mail-bench.XXXXXX)"

@@ -19,6 +19,7 @@ SECONDS_EACH="${SECONDS_EACH:-3}"
 COUNTS="${COUNTS:-10 100 1000}"
 scratch="${SCRATCH_PATH:-$root/.build}"
 swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
 bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
 work="$(mktemp -d /tmp/astralisd-rules-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT

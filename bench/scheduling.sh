@@ -20,9 +20,11 @@ BUILD="${BUILD:-release}"
 if [[ "$BUILD" == "release" ]]; then
     scratch="${SCRATCH_PATH:-$root/.build}"
     swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
     bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
 else
     swift build --product astralisd >/dev/null
+    swift build --product astralisd-extract >/dev/null
     bin="$(swift build --show-bin-path)/astralisd"
 fi
 

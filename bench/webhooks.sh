@@ -19,6 +19,7 @@ ADMIN_PORT="${ADMIN_PORT:-19090}"
 
 scratch="${SCRATCH_PATH:-$root/.build}"
 swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
 bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
 work="$(mktemp -d /tmp/astralisd-bench.XXXXXX)"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -10,7 +10,8 @@ source scripts/lib.sh
 ensure_packages "${BUILD_PACKAGES[@]}"
 ensure_swift
 echo "==> building astralisd (release)"
-swift build -c release --product astralisd
+swift build "${RELEASE_BUILD[@]}" --product astralisd
+swift build "${RELEASE_BUILD[@]}" --product astralisd-extract
 bin="$(swift build -c release --show-bin-path)/astralisd"
 "$bin" check --config astralisd.example.json
 echo "==> starting astralisd; Ctrl-C stops it"

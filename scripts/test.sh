@@ -38,6 +38,7 @@ source "$radicale_dir/env"
 
 echo "==> building"
 swift build --product astralisd
+swift build --product astralisd-extract
 swift build --build-tests
 export ASTRALISD_TEST_BIN="$(swift build --show-bin-path)/astralisd"
 

@@ -5,7 +5,8 @@ public import Foundation
 /// passed in, nothing is read from disk.
 public struct ConfigParser {
     /// Environment variables that configure the daemon itself and are not key overrides.
-    public static let reservedEnvironment: Set<String> = ["ASTRALISD_CONFIG"]
+    /// (`ASTRALISD_EXTRACT_BIN`: the `astralisd-extract` executable, see `ExtractionSandbox`.)
+    public static let reservedEnvironment: Set<String> = ["ASTRALISD_CONFIG", "ASTRALISD_EXTRACT_BIN"]
     /// Variables starting with this are test and tooling hooks, never key overrides.
     public static let reservedPrefix = "ASTRALISD_TEST_"
     public static let environmentPrefix = "ASTRALISD_"

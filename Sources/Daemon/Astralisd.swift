@@ -68,6 +68,14 @@ struct Run: AsyncParsableCommand {
         let metrics = DaemonMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let notifier = SystemdNotifier()
+        // Every attachment and uploaded file is extracted by this separate program: without it
+        // documents would all fail, so the daemon does not start.
+        let extractor = ExtractionSandbox.extractorExecutable(environment: options.environment)
+        if let problem = ExtractionSandbox.extractorProblem(extractor) {
+            logger.critical("Refusing to start: the document extraction executable is missing", metadata: ["extract.path": "\(extractor)"])
+            FileHandle.standardError.write(Data("\(problem)\n".utf8))
+            throw ExitCode(1)
+        }
         let app: DaemonApp
         do {
             app = try await DaemonApp.open(loaded: loaded, stateDirOverride: options.stateDir, environment: options.environment, notifier: notifier, logLevel: level, logger: logger, metrics: metrics)

@@ -1,4 +1,5 @@
 import Foundation
+import Inbound
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,14 @@ enum TestTools {
         return path
     }
 
+    /// `$ASTRALISD_EXTRACT_BIN`, else `astralisd-extract` next to `astralisd()` (one `swift build`
+    /// builds both); the daemons the tests start find it there too.
+    static func extractor() throws -> String {
+        let path = ExtractionSandbox.extractorExecutable(environment: ProcessInfo.processInfo.environment, daemon: try astralisd())
+        if let problem = ExtractionSandbox.extractorProblem(path) { throw HarnessError(problem + ": run `swift build` first") }
+        return path
+    }
+
     static func curl() throws -> String {
         let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in searchPath.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
@@ -46,7 +55,7 @@ enum TestTools {
     static func childEnvironment(_ extra: [String: String]) -> [String: String] {
         let systemd: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "STATE_DIRECTORY", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "LISTEN_FDS", "LISTEN_PID"]
         var environment = ProcessInfo.processInfo.environment.filter { key, _ in
-            !key.hasPrefix("ASTRALISD_") && !systemd.contains(key)
+            (!key.hasPrefix("ASTRALISD_") || key == "ASTRALISD_EXTRACT_BIN") && !systemd.contains(key)
         }
         environment.merge(extra) { _, new in new }
         return environment

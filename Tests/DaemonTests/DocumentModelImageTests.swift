@@ -1,5 +1,6 @@
 import Core
 @testable import Daemon
+import Extraction
 import Foundation
 import Inbound
 import Logging

@@ -4,11 +4,11 @@ import Inbound
 import Testing
 
 extension DaemonProcessTests {
-    /// The extraction child (`astralisd extract --child`) and documents in the running daemon.
+    /// The extraction child (`astralisd-extract --child`) and documents in the running daemon.
     @Suite("documents: sandboxed extraction")
     struct Documents {
         static func sandbox(_ limits: DocumentsConfig = DocumentsConfig(), environment: [String: String] = [:], onSpawn: (@Sendable (Int32) -> Void)? = nil) throws -> ExtractionSandbox {
-            ExtractionSandbox(executable: try TestTools.astralisd(), settings: ExtractionSettings(limits: limits), environment: environment, onSpawn: onSpawn)
+            ExtractionSandbox(executable: try TestTools.extractor(), settings: ExtractionSettings(limits: limits), environment: environment, onSpawn: onSpawn)
         }
 
         @Test("the child extracts a PDF and its limits are in force while it runs", .timeLimit(.minutes(1)))

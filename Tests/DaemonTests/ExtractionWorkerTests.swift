@@ -1,4 +1,5 @@
 import Core
+import Extraction
 import Foundation
 import Inbound
 import Logging
@@ -9,7 +10,7 @@ import Glibc
 #endif
 
 extension DaemonProcessTests {
-    /// Long-lived extraction workers (`astralisd extract --serve`) through `ExtractionWorkerPool`,
+    /// Long-lived extraction workers (`astralisd-extract --serve`) through `ExtractionWorkerPool`,
     /// with real child processes.
     @Suite("documents: long-lived extraction workers")
     struct ExtractionWorkers {
@@ -32,7 +33,7 @@ extension DaemonProcessTests {
         static func sandbox(_ limits: DocumentsConfig = DocumentsConfig(), environment: [String: String] = ["ASTRALISD_EXTRACT_TEST_HOOKS": "1"], record: Record) throws -> ExtractionSandbox {
             var limits = limits
             limits.ocrThreads = 1
-            return ExtractionSandbox(executable: try TestTools.astralisd(), settings: ExtractionSettings(limits: limits), environment: environment) { record.started($0) }
+            return ExtractionSandbox(executable: try TestTools.extractor(), settings: ExtractionSettings(limits: limits), environment: environment) { record.started($0) }
         }
 
         static func run(_ pool: ExtractionWorkerPool, _ sandbox: ExtractionSandbox, text: String, filename: String = "doc.pdf") async -> DocumentOutcome {
@@ -84,7 +85,7 @@ extension DaemonProcessTests {
             let pool = Self.pool(record: record)
             // The worker sleeps 3 s per document after setting that document's CPU budget; the
             // table is read until the soft CPU limit has moved from its start-up value (17).
-            let sandbox = ExtractionSandbox(executable: try TestTools.astralisd(), settings: ExtractionSettings(limits: limits), environment: ["ASTRALISD_EXTRACT_TEST_DELAY_MS": "3000"]) { pid in
+            let sandbox = ExtractionSandbox(executable: try TestTools.extractor(), settings: ExtractionSettings(limits: limits), environment: ["ASTRALISD_EXTRACT_TEST_DELAY_MS": "3000"]) { pid in
                 record.started(pid)
                 Thread.detachNewThread {
                     let deadline = Date().addingTimeInterval(5)

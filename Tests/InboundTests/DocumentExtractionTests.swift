@@ -1,4 +1,5 @@
 import Core
+@testable import Extraction
 import Foundation
 @testable import Inbound
 import Testing

@@ -17,7 +17,7 @@ public struct DocumentObserver: Sendable {
 
 /// Extraction for an intake's documents: PENDING → PROCESSING → COMPLETED | FAILED | UNSUPPORTED.
 /// The type is sniffed and the pre-decode limits are checked here (no decoding); everything that
-/// decodes runs in an `astralisd extract` child: a long-lived worker of `workers` when set (the
+/// decodes runs in an `astralisd-extract` child: a long-lived worker of `workers` when set (the
 /// daemon), else a one-shot child per document (`ExtractionSandbox`), at most `concurrency`
 /// children at once. Finished documents are skipped, so a retried job does not
 /// extract again.
@@ -70,7 +70,7 @@ public struct DocumentPipeline: Sendable {
         let type = DocumentType.sniff(data)
         var outcome: DocumentOutcome
         if !type.isSupported {
-            outcome = DocumentTextExtractor.extract(data, declaredType: document.declaredType, filename: document.filename, settings: settings)
+            outcome = type.unsupportedOutcome(declaredType: document.declaredType, filename: document.filename)
         } else {
             do {
                 try DocumentPreflight.check(data, type: type, limits: settings.limits)

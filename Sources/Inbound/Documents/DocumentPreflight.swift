@@ -1,6 +1,8 @@
 public import Core
 public import Foundation
-import CPoppler
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Limits checked on the raw bytes before anything is decoded: file size, image dimensions from
 /// the header (PNG IHDR, JPEG SOF, TIFF IFDs, WebP VP8/VP8L/VP8X), PDF page count and MediaBox as
@@ -200,13 +202,26 @@ struct PDFScan {
         needle.withUnsafeBufferPointer { n in
             guard let needleBase = n.baseAddress else { return }
             while offset + needle.count <= buffer.count {
-                let found = cpoppler_find(base + offset, buffer.count - offset, needleBase, needle.count)
-                guard found >= 0 else { return }
+                guard let found = firstIndex(of: UnsafeBufferPointer(start: needleBase, count: needle.count), in: UnsafeBufferPointer(start: base + offset, count: buffer.count - offset)) else { return }
                 let at = offset + found
                 body(at + needle.count)
                 offset = at + needle.count
             }
         }
+    }
+
+    /// Offset of the first `needle` in `haystack` (memchr for its first byte, then memcmp).
+    static func firstIndex(of needle: UnsafeBufferPointer<UInt8>, in haystack: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let first = needle.first, let needleBase = needle.baseAddress, let start = haystack.baseAddress, haystack.count >= needle.count else { return nil }
+        let last = haystack.count - needle.count
+        var offset = 0
+        while offset <= last {
+            guard let hit = memchr(start + offset, Int32(first), last - offset + 1) else { return nil }
+            let at = start.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if memcmp(start + at, needleBase, needle.count) == 0 { return at }
+            offset = at + 1
+        }
+        return nil
     }
 
     /// A PDF number after optional white space: (value, index past it).

@@ -4,13 +4,13 @@ public import Foundation
 import Glibc
 #endif
 
-/// Runs `astralisd extract --child` for one document: bytes on stdin, a `DocumentOutcome` as JSON
+/// Runs `astralisd-extract --child` for one document: bytes on stdin, a `DocumentOutcome` as JSON
 /// on stdout. The child applies RLIMIT_AS, RLIMIT_CPU and RLIMIT_CORE (0) to itself before it
 /// reads any input (`ExtractionChild.applyLimits`); the parent kills it after the wall-clock
 /// timeout. Any way the child can end badly — a signal, the CPU limit, the timeout, a non-zero
 /// exit, output that is not the expected JSON — is that document's `failed` outcome with a reason.
 public struct ExtractionSandbox: Sendable {
-    /// The `astralisd` executable (the daemon's own, `/proc/self/exe`).
+    /// The `astralisd-extract` executable (`extractorExecutable`: next to the daemon's own).
     public var executable: String
     public var settings: ExtractionSettings
     /// Extra environment for the child (tests).
@@ -18,7 +18,7 @@ public struct ExtractionSandbox: Sendable {
     /// Called with the child's pid once it runs (tests read /proc/<pid>/limits).
     public var onSpawn: (@Sendable (Int32) -> Void)?
 
-    public init(executable: String = ExtractionSandbox.selfExecutable, settings: ExtractionSettings, environment: [String: String] = [:], onSpawn: (@Sendable (Int32) -> Void)? = nil) {
+    public init(executable: String = ExtractionSandbox.extractorExecutable(), settings: ExtractionSettings, environment: [String: String] = [:], onSpawn: (@Sendable (Int32) -> Void)? = nil) {
         self.executable = executable
         self.settings = settings
         self.environment = environment
@@ -29,11 +29,28 @@ public struct ExtractionSandbox: Sendable {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// The extraction executable: `$ASTRALISD_EXTRACT_BIN` when set (tests, unusual installs),
+    /// else `astralisd-extract` in the directory of `daemon` (the running executable). A separate
+    /// program so the daemon never maps poppler, cairo, Leptonica or Tesseract (docs/architecture.md).
+    public static func extractorExecutable(environment: [String: String] = ProcessInfo.processInfo.environment, daemon: String = selfExecutable) -> String {
+        if let path = environment["ASTRALISD_EXTRACT_BIN"], !path.isEmpty { return path }
+        return URL(fileURLWithPath: daemon).deletingLastPathComponent().appendingPathComponent("astralisd-extract").path
+    }
+
+    /// Why the extraction executable cannot be used (nil when it can): the daemon refuses to start
+    /// without it, since any attachment or uploaded file needs it.
+    public static func extractorProblem(_ path: String) -> String? {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            return "document extraction executable \(path) is missing or not executable: install astralisd-extract next to astralisd (or set ASTRALISD_EXTRACT_BIN)"
+        }
+        return nil
+    }
+
     /// The child's arguments (after the executable).
     func arguments(declaredType: String, filename: String) -> [String] {
         let json = (try? JSONEncoder().encode(settings)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return [
-            "extract", "--child",
+            "--child",
             "--memory-bytes", String(settings.limits.memoryLimitBytes),
             "--cpu-seconds", String(settings.limits.cpuSeconds),
             "--settings", json,
@@ -270,8 +287,8 @@ final class ErrorTail: @unchecked Sendable {
 /// What the child itself does before it touches input.
 public enum ExtractionChild {
     /// Applies the limits to this process: address space, CPU seconds (soft limit: SIGXCPU; hard
-    /// one second later: SIGKILL), no core files. Called first thing in `extract --child`; a
-    /// worker (`extract --serve`) passes a larger hard CPU limit and moves the soft one per
+    /// one second later: SIGKILL), no core files. Called first thing in `astralisd-extract --child`; a
+    /// worker (`--serve`) passes a larger hard CPU limit and moves the soft one per
     /// document (`allowCPU(seconds:)`).
     public static func applyLimits(memoryBytes: Int, cpuSeconds: Int, hardCPUSeconds: Int? = nil) -> String? {
         var memory = rlimit(rlim_cur: rlim_t(memoryBytes), rlim_max: rlim_t(memoryBytes))

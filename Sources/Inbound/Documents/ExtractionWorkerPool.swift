@@ -5,7 +5,7 @@ public import Logging
 import Glibc
 #endif
 
-/// Long-lived sandboxed extraction workers (`astralisd extract --serve`), at most `concurrency`
+/// Long-lived sandboxed extraction workers (`astralisd-extract --serve`), at most `concurrency`
 /// of them, each handling one document at a time and many documents in its life. Starting a
 /// child per document cost more than extracting most attachments; a worker pays it once.
 ///
@@ -117,7 +117,7 @@ public actor ExtractionWorkerPool {
     }
 }
 
-/// One `astralisd extract --serve` child and its pipes.
+/// One `astralisd-extract --serve` child and its pipes.
 final class ExtractionWorker: @unchecked Sendable {
     // @unchecked: the pool hands a worker to one document at a time, and only that document's
     // thread touches `process` and the pipes then; `documents` is changed by the pool actor only
@@ -148,7 +148,7 @@ final class ExtractionWorker: @unchecked Sendable {
     static func arguments(_ settings: ExtractionSettings) throws -> [String] {
         let limits = settings.limits
         return [
-            "extract", "--serve",
+            "--serve",
             "--memory-bytes", String(limits.memoryLimitBytes),
             "--cpu-seconds", String(limits.cpuSeconds),
             "--max-documents", String(limits.workerMaxDocuments),

@@ -4,7 +4,7 @@ public import Foundation
 import Glibc
 #endif
 
-/// The framing between the daemon and a long-lived extraction worker (`astralisd extract
+/// The framing between the daemon and a long-lived extraction worker (`astralisd-extract
 /// --serve`) on the worker's stdin and stdout. Every frame is a 4-byte big-endian length and that
 /// many bytes. A request is one frame of `ExtractionRequest` JSON, followed — when the request
 /// carries no `path` — by one frame with the document's bytes. A response is one frame of
@@ -89,11 +89,13 @@ extension ExtractionChild {
         return overflow ? Int(Int32.max) : min(Int(Int32.max), total + 2)
     }
 
-    /// The worker loop of `astralisd extract --serve`, after `applyLimits`: requests in on stdin,
+    /// The worker loop of `astralisd-extract --serve`, after `applyLimits`: requests in on stdin,
     /// outcomes out on stdout, until end of input (exit 0). Returns the exit status. Anything a
     /// document does to the process (a crash, SIGXCPU, the address-space limit) ends it; the pool
     /// fails that document and starts a fresh worker.
-    public static func serve(settings: ExtractionSettings, input: FileHandle = .standardInput, output: FileHandle = .standardOutput, log: (String) -> Void) -> Int32 {
+    /// `extract` is the extraction itself (`DocumentTextExtractor.extract` of the Extraction
+    /// module, which only `astralisd-extract` links): data, declared type, filename, settings.
+    public static func serve(settings: ExtractionSettings, input: FileHandle = .standardInput, output: FileHandle = .standardOutput, extract: (Data, String, String, ExtractionSettings) -> DocumentOutcome, log: (String) -> Void) -> Int32 {
         let environment = ProcessInfo.processInfo.environment
         let delay = environment["ASTRALISD_EXTRACT_TEST_DELAY_MS"].flatMap(Int.init) ?? 0
         let hooks = environment["ASTRALISD_EXTRACT_TEST_HOOKS"] == "1"
@@ -138,7 +140,7 @@ extension ExtractionChild {
                 default: break
                 }
             }
-            let outcome = DocumentTextExtractor.extract(data, declaredType: request.declaredType, filename: request.filename, settings: settings)
+            let outcome = extract(data, request.declaredType, request.filename, settings)
             guard let encoded = try? encoder.encode(outcome) else {
                 log("cannot encode the result")
                 return 70

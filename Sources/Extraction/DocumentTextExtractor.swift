@@ -3,46 +3,26 @@ import CPoppler
 import CTesseract
 import Dispatch
 public import Foundation
+public import Inbound
 import Mail
 import Synchronization
 
-/// What one extraction is told: the `documents` config plus OCR switches. Passed to the child as
-/// JSON in an argument.
-public struct ExtractionSettings: Sendable, Codable, Equatable {
-    public var limits: DocumentsConfig
-    public var autoRotate: Bool
-    public var thumbnails: Bool
-    /// Images of the first scanned pages for the field model (`documents.model.send_images`);
-    /// nil: none. Absent from the JSON of older daemons, which decodes as nil.
-    public var pageImages: PageImageSettings?
-
-    public init(limits: DocumentsConfig, autoRotate: Bool = true, thumbnails: Bool = true, pageImages: PageImageSettings? = nil) {
-        self.limits = limits
-        self.autoRotate = autoRotate
-        self.thumbnails = thumbnails
-        self.pageImages = pageImages
-    }
-
+extension ExtractionSettings {
     var ocr: OCRSettings {
         OCRSettings(languages: limits.ocrLanguages, pageSegmentationMode: limits.pageSegmentationMode, autoRotate: autoRotate)
     }
 }
 
 /// Bytes in, text out. This is the code that decodes hostile input, so the daemon runs it only
-/// inside the `astralisd extract` child (`ExtractionSandbox`); it is in-process only there.
+/// inside the `astralisd-extract` child (`ExtractionSandbox`); it is in-process only there. The
+/// daemon executable does not link it (nor poppler, cairo, Leptonica, Tesseract) at all.
 public enum DocumentTextExtractor {
     /// The whole extraction of one document: sniff, pre-decode limits, decode, text, OCR,
     /// thumbnail. Never throws: every problem is a `failed`/`unsupported` outcome with a reason.
     public static func extract(_ data: Data, declaredType: String, filename: String, settings: ExtractionSettings) -> DocumentOutcome {
         let type = DocumentType.sniff(data)
-        let mismatch = type.mismatch(declaredType: declaredType, filename: filename)
-        var outcome = DocumentOutcome(status: .failed, detectedType: type.rawValue, typeMismatch: mismatch)
-        guard type.isSupported else {
-            outcome.status = .unsupported
-            outcome.reason = type == .unknown ? "content type not recognised (not one of pdf, png, jpeg, tiff, webp, text, html, eml)"
-                : "\(type.rawValue) files are not extracted (\(type.mediaType))"
-            return outcome
-        }
+        guard type.isSupported else { return type.unsupportedOutcome(declaredType: declaredType, filename: filename) }
+        var outcome = DocumentOutcome(status: .failed, detectedType: type.rawValue, typeMismatch: type.mismatch(declaredType: declaredType, filename: filename))
         do throws(DocumentPreflight.Refusal) {
             try DocumentPreflight.check(data, type: type, limits: settings.limits)
             var extraction: DocumentExtraction
