@@ -85,7 +85,9 @@ struct BookingReplyIntake: Sendable {
     /// Throws only when the store does.
     @discardableResult
     func process(_ intake: Intake, facts: Facts) async throws -> [Outcome] {
-        guard let message = facts.message, intake.rawSize <= Self.maxMessageBytes else { return [] }
+        // Most mail has no calendar at all: the parsed message's parts say so without reading or
+        // scanning the bytes again (a text/calendar part is never the text body, so it is listed).
+        guard let message = facts.message, intake.rawSize <= Self.maxMessageBytes, Self.mayHoldCalendar(message) else { return [] }
         var logger = self.logger
         logger[metadataKey: "intake.id"] = "\(intake.id)"
         let raw: Data
@@ -146,9 +148,35 @@ struct BookingReplyIntake: Sendable {
             || (part.filename?.lowercased().hasSuffix(".ics") ?? false)
     }
 
+    /// Whether the message has a part that may be a calendar: a `text/calendar` or
+    /// `application/ics` part, or a file named `*.ics`.
+    static func mayHoldCalendar(_ message: Message) -> Bool {
+        message.attachments.contains { attachment in
+            let type = attachment.declaredType.lowercased()
+            return type == "text/calendar" || type == "application/ics" || attachment.filename.lowercased().hasSuffix(".ics")
+        }
+    }
+
+    /// The same test on raw bytes, for callers without a parsed message: a byte search that
+    /// ignores ASCII case, without decoding or copying the message.
     static func mentionsCalendar(_ raw: Data) -> Bool {
-        let text = String(decoding: raw, as: UTF8.self).lowercased()
-        return text.contains("text/calendar") || text.contains("application/ics") || text.contains(".ics")
+        let needles: [[UInt8]] = ["text/calendar", "application/ics", ".ics"].map { Array($0.utf8) }
+        return raw.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Bool in
+            let count = bytes.count
+            for needle in needles where needle.count <= count {
+                let first = needle[0]
+                var index = 0
+                while index <= count - needle.count {
+                    if bytes[index] | 0x20 == first {
+                        var matched = 1
+                        while matched < needle.count, bytes[index + matched] | 0x20 == needle[matched] { matched += 1 }
+                        if matched == needle.count { return true }
+                    }
+                    index += 1
+                }
+            }
+            return false
+        }
     }
 
     private func apply(_ reply: ITIPReply, organization: String, from: [MailAddress], logger: Logger) async throws -> Outcome {

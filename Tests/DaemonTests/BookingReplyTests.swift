@@ -165,5 +165,13 @@ struct BookingReplyTests {
         #expect(try await setup.outcomes(Self.email(from: "req@customer.example", calendar: request)).isEmpty, "an invitation is not a reply")
         // Mail without any calendar costs no MIME walk.
         #expect(BookingReplyIntake.mentionsCalendar(Data("From: a@b.c\r\n\r\nhello\r\n".utf8)) == false)
+        #expect(BookingReplyIntake.mentionsCalendar(Data("Content-Type: TEXT/Calendar; method=REPLY\r\n".utf8)))
+        #expect(BookingReplyIntake.mentionsCalendar(Data("Content-Disposition: attachment; filename=\"Invite.ICS\"\r\n".utf8)))
+        // Nor a second read of its bytes: the parsed message's parts already tell.
+        let parser = MessageParser()
+        let plain = try parser.parse(Data("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/pdf; name=x.pdf\r\n\r\n%PDF\r\n--b--\r\n".utf8)).message
+        #expect(BookingReplyIntake.mayHoldCalendar(plain) == false)
+        let inline = try parser.parse(Self.email(from: "req@customer.example", calendar: Self.calendar(uid: "u@x"), attachment: false)).message
+        #expect(BookingReplyIntake.mayHoldCalendar(inline), "an inline text/calendar alternative is listed as a part")
     }
 }
