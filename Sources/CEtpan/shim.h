@@ -103,6 +103,12 @@ static inline uint32_t cetpan_uidvalidity(mailimap *session) {
     return session->imap_selection_info ? session->imap_selection_info->sel_uidvalidity : 0;
 }
 
+/// The message count of the selected folder as the server last reported it (SELECT, or any
+/// untagged EXISTS since, which libetpan records whatever command it answered).
+static inline uint32_t cetpan_exists(mailimap *session) {
+    return session->imap_selection_info ? session->imap_selection_info->sel_exists : 0;
+}
+
 static inline uint32_t cetpan_uidnext(mailimap *session) {
     return session->imap_selection_info ? session->imap_selection_info->sel_uidnext : 0;
 }

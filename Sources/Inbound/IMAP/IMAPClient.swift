@@ -94,6 +94,11 @@ public final class IMAPClient: @unchecked Sendable {
         try await withSession("NOOP") { try $0.noop() }
     }
 
+    /// The selected folder's message count as the server last reported it (no command is sent).
+    public func exists() async throws -> UInt32 {
+        try await withSession("EXISTS") { $0.exists }
+    }
+
     public func logout() async {
         _ = try? await run { client in client.session?.logout(); client.session = nil }
     }

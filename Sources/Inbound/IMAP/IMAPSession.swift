@@ -134,6 +134,9 @@ final class IMAPSession {
         try check(mailimap_noop(handle), "NOOP")
     }
 
+    /// The selected folder's message count as last reported by the server.
+    var exists: UInt32 { cetpan_exists(handle) }
+
     // MARK: Folders
 
     func select(_ folder: String) throws -> SelectedFolder {

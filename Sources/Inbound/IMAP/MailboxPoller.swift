@@ -147,7 +147,7 @@ public struct MailboxPoller: Service {
     /// Syncs, then waits for news (IDLE or a poll interval) and syncs again, until an error.
     private func watch(_ client: IMAPClient) async throws {
         var lease = Date()
-        try await sync(client, lease: &lease)
+        try await syncUntilQuiet(client, lease: &lease)
         var useIdle = false
         if settings.idle { useIdle = try await client.supportsIdle() }
         if settings.idle && !useIdle { logger.notice("Server does not support IDLE; polling instead") }
@@ -178,7 +178,17 @@ public struct MailboxPoller: Service {
                 }
                 try await client.noop()
             }
-            try await sync(client, lease: &lease)
+            try await syncUntilQuiet(client, lease: &lease)
+        }
+    }
+
+    /// Syncs until a pass finds nothing new, so IDLE starts only once nothing is pending. Mail
+    /// that arrives while a pass runs is announced (EXISTS) in the answer to one of its commands
+    /// and not again when IDLE starts: without another pass it would wait for the next
+    /// notification, possibly the IDLE restart minutes later.
+    private func syncUntilQuiet(_ client: IMAPClient, lease: inout Date) async throws {
+        for _ in 0..<100 {
+            guard try await sync(client, lease: &lease) else { return }
         }
     }
 
@@ -189,13 +199,17 @@ public struct MailboxPoller: Service {
     }
 
     /// One pass: SELECT, then every message above the stored high-water UID, oldest first.
-    private func sync(_ client: IMAPClient, lease: inout Date) async throws {
+    /// True when another pass may find more: it took messages, or the server announced more while
+    /// it listed them.
+    @discardableResult
+    private func sync(_ client: IMAPClient, lease: inout Date) async throws -> Bool {
         if pauses.isPaused(source.id) {
             // Counted as a sync so a deliberate pause does not fail readiness.
             health.update(source: source.id, folder: folder) { $0.state = "paused"; $0.lastSync = Date() }
-            return
+            return false
         }
         let selected = try await client.select(folder)
+        let existsAtSelect = try await client.exists()
         var progress = try await loadProgress()
         if let known = progress, known.uidValidity != selected.uidValidity {
             logger.warning("Folder UIDVALIDITY changed; rescanning, known mail is recognised by Message-ID and content hash", metadata: [
@@ -207,6 +221,9 @@ public struct MailboxPoller: Service {
         if progress == nil { try await save(state) }
 
         let messages = try await client.messages(after: state.lastUID)
+        // Nothing of ours was expunged yet in this pass: a higher count means new mail arrived
+        // while the listing ran (announced in its answer, so IDLE would not announce it again).
+        let announcedMore = try await client.exists() > existsAtSelect
         var next = messages.startIndex
         while next < messages.endIndex {
             try await renew(&lease)
@@ -252,6 +269,7 @@ public struct MailboxPoller: Service {
             if $0.state == "failing" || $0.state == "starting" { $0.state = "syncing" }
         }
         if recovered { logger.notice("Mailbox synced again after failures") }
+        return !messages.isEmpty || announcedMore
     }
 
     /// Most messages fetched, committed and acknowledged together: one FETCH, one group commit,
