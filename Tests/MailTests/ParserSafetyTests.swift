@@ -77,7 +77,7 @@ struct ParserSafetyTests {
     @Test("repeated parses free their GMime objects: memory does not grow")
     func noLeakOnRepeatedParses() throws {
         // A 1 MiB base64 attachment: a parse that leaked its GMime objects would keep the raw copy
-        // (1.4 MiB) and the decoded bytes (1 MiB) each time, over 600 MiB for 250 parses.
+        // (1.4 MiB) and the decoded bytes (1 MiB) each time, over 1.2 GiB for 500 parses.
         let payload = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         let raw = Data("""
             From: big@example.com
@@ -100,12 +100,14 @@ struct ParserSafetyTests {
         let parser = MessageParser()
         for _ in 0..<20 { _ = try parser.parse(raw) }
         let before = residentBytes()
-        for _ in 0..<250 {
+        for _ in 0..<500 {
             let parsed = try parser.parse(raw)
             #expect(parsed.attachments.first?.data.count == payload.count)
         }
+        // Other suites run in this process at the same time and move the resident size too (up
+        // to ~180 MiB seen in CI); a leak of even the decoded bytes alone would add 500 MiB.
         let growth = residentBytes() - before
-        #expect(growth < 150 * 1024 * 1024, "resident memory grew by \(growth / 1024 / 1024) MiB over 250 parses")
+        #expect(growth < 400 * 1024 * 1024, "resident memory grew by \(growth / 1024 / 1024) MiB over 500 parses")
     }
 
     /// Resident set size from /proc (Linux).
