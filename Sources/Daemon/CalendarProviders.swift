@@ -112,24 +112,9 @@ struct ObservedCalendarProvider: CalendarProvider {
     }
 
     private func observed<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
-        let started = ContinuousClock.now
-        func seconds() -> Double {
-            let elapsed = ContinuousClock.now - started
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        }
-        do {
-            let value = try await body()
-            health.recordSuccess(provider: label, kind: kind)
-            observer.call(kind, operation, "ok", seconds())
-            return value
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            // Store errors may carry internal text: health (shown on the admin port) gets a fixed one.
-            let failure = error as? CalendarProviderError ?? .transient("the \(kind) provider could not read the daemon's bookings", retryAfter: nil)
-            health.recordFailure(provider: label, kind: kind, error: failure)
-            observer.call(kind, operation, failure.outcome, seconds())
-            throw error
-        }
+        // Store errors may carry internal text: health (shown on the admin port) gets a fixed one.
+        try await observer.observe(operation, kind: kind, provider: label, health: health, classify: { [kind] error in
+            error as? CalendarProviderError ?? .transient("the \(kind) provider could not read the daemon's bookings", retryAfter: nil)
+        }, body)
     }
 }

@@ -209,21 +209,7 @@ public struct CalDAVCalendarProvider: CalendarProvider {
 
     /// Runs one provider operation: its outcome to health and the observer.
     private func observed<T>(_ operation: String, outcome: (T) -> String = { _ in "ok" }, _ body: () async throws -> T) async throws -> T {
-        let started = ContinuousClock.now
-        func seconds() -> Double {
-            let elapsed = ContinuousClock.now - started
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        }
-        do {
-            let value = try await body()
-            health?.recordSuccess(provider: label, kind: kind)
-            observer.call(kind, operation, outcome(value), seconds())
-            return value
-        } catch let error as CalendarProviderError {
-            health?.recordFailure(provider: label, kind: kind, error: error)
-            observer.call(kind, operation, error.outcome, seconds())
-            throw error
-        }
+        try await observer.observe(operation, kind: kind, provider: label, health: health, outcome: outcome, body)
     }
 
     // MARK: - HTTP

@@ -163,6 +163,37 @@ public struct CalendarProviderObserver: Sendable {
     }
 }
 
+extension CalendarProviderObserver {
+    /// Runs one provider operation and reports it: the call metric with its outcome and
+    /// duration, and success or failure to `health` under `provider`. A failure is what
+    /// `classify` makes of the error (by default only `CalendarProviderError`s count);
+    /// cancellation is never the provider's health. The error is rethrown unchanged.
+    public func observe<T>(
+        _ operation: String, kind: String, provider: String, health: CalendarHealth?, outcome: (T) -> String = { _ in "ok" },
+        classify: (any Error) -> CalendarProviderError? = { $0 as? CalendarProviderError }, _ body: () async throws -> T
+    ) async throws -> T {
+        let started = ContinuousClock.now
+        func seconds() -> Double {
+            let elapsed = ContinuousClock.now - started
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        do {
+            let value = try await body()
+            health?.recordSuccess(provider: provider, kind: kind)
+            call(kind, operation, outcome(value), seconds())
+            return value
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if let failure = classify(error) {
+                health?.recordFailure(provider: provider, kind: kind, error: failure)
+                call(kind, operation, failure.outcome, seconds())
+            }
+            throw error
+        }
+    }
+}
+
 extension CalendarProviderError {
     /// The outcome label of metrics and logs.
     public var outcome: String {

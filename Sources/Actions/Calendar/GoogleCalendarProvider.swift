@@ -178,19 +178,9 @@ public final class GoogleCalendarProvider: CalendarProvider {
 
     /// Runs one provider operation: outcome to health, metrics and (for failures) the log.
     private func observed<T>(_ operation: String, outcome: (T) -> String = { _ in "ok" }, _ body: () async throws -> T) async throws -> T {
-        let started = ContinuousClock.now
-        func seconds() -> Double {
-            let elapsed = ContinuousClock.now - started
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        }
         do {
-            let value = try await body()
-            health.recordSuccess(provider: label, kind: kind)
-            observer.call(kind, operation, outcome(value), seconds())
-            return value
+            return try await observer.observe(operation, kind: kind, provider: label, health: health, outcome: outcome, body)
         } catch let error as CalendarProviderError {
-            health.recordFailure(provider: label, kind: kind, error: error)
-            observer.call(kind, operation, error.outcome, seconds())
             if case .reconnectNeeded = error {
                 logger.error("Google Calendar account needs to be reconnected", metadata: ["calendar.operation": "\(operation)", "calendar.error": "\(error)"])
             } else {
@@ -198,9 +188,6 @@ public final class GoogleCalendarProvider: CalendarProvider {
                     "calendar.operation": "\(operation)", "calendar.outcome": "\(error.outcome)", "calendar.error": "\(error)",
                 ])
             }
-            throw error
-        } catch {
-            // Cancellation and the like: not the provider's health.
             throw error
         }
     }
