@@ -321,7 +321,7 @@ public struct ConfigParser {
     }
 
     /// `local@domain` with no spaces, brackets or line breaks: what may go into MAIL FROM and From.
-    static func isAddrSpec(_ text: String) -> Bool {
+    public static func isAddrSpec(_ text: String) -> Bool {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
         return !text.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\0" })
@@ -1188,5 +1188,17 @@ extension ConfigParser {
             }
         }
         return result
+    }
+}
+
+extension ConfigParser {
+    /// The `documents` section of the config file at `path` (nil: the defaults), for the
+    /// extraction tools, which need only that section.
+    public static func documents(configFile path: String?, environment: [String: String]) throws(ConfigError) -> DocumentsConfig {
+        guard let path else { return DocumentsConfig() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(source: path, issues: [ConfigIssue(path: "", message: "cannot read the file")])
+        }
+        return try parse(data, sourceName: path, environment: environment).documents
     }
 }

@@ -426,11 +426,10 @@ enum BookingTimes {
         return date
     }
 
-    /// A plain addr-spec (no display name, no spaces), as mail headers need.
+    /// A plain addr-spec (as the config's addresses are checked) whose domain has a dot: an
+    /// attendee must be reachable, not `root@localhost`.
     static func isAddress(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), text.utf8.count <= 254 else { return false }
-        return !text.contains(where: { $0.isWhitespace || $0.isNewline || "<>,;\"\\()[]\0".contains($0) })
+        ConfigParser.isAddrSpec(text) && text.utf8.count <= 254 && text.split(separator: "@").last?.contains(".") == true
     }
 
     /// `Tuesday 8 December 2026, 10:00–10:30 (Europe/Berlin)`; with `other`, that zone first and this one in brackets.

@@ -56,13 +56,8 @@ struct Extractor: ParsableCommand {
 
     /// The `documents` section of `--config`, else the defaults.
     func documentsConfig() throws -> DocumentsConfig {
-        guard let config else { return DocumentsConfig() }
-        guard let data = FileManager.default.contents(atPath: config) else {
-            FileHandle.standardError.write(Data("cannot read \(config)\n".utf8))
-            throw ExitCode(1)
-        }
         do {
-            return try ConfigParser.parse(data, sourceName: config, environment: ProcessInfo.processInfo.environment).documents
+            return try ConfigParser.documents(configFile: config, environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(1)
