@@ -15,8 +15,8 @@ cd "$root"
 RUNS="${RUNS:-3}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-18080}"
 ADMIN_PORT="${ADMIN_PORT:-19090}"
+source scripts/lib.sh
 if [[ -z "${BIN:-}" ]]; then
-    source scripts/lib.sh
     ensure_packages "${BUILD_PACKAGES[@]}" python3
     ensure_swift
     scratch="${SCRATCH_PATH:-$root/.build-release-static}"
@@ -29,19 +29,7 @@ work="$(mktemp -d /tmp/astralisd-idle.XXXXXX)"
 pid=""
 stop() { [[ -n "$pid" ]] && { kill "$pid" 2>/dev/null || true; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done; }; pid=""; }
 trap 'stop; rm -rf "$work"' EXIT
-cat > "$work/config.json" <<JSON
-{
-  "state_dir": "$work/state",
-  "listen": {"webhooks": "127.0.0.1:$WEBHOOK_PORT", "admin": "127.0.0.1:$ADMIN_PORT"},
-  "log": {"level": "warning"},
-  "organizations": [{
-    "id": "bench",
-    "pipelines": [{"id": "inbox", "stages": [{"id": "new"}]}],
-    "default_route": {"pipeline": "inbox", "title": "{{payload.subject}} from {{payload.name}}"},
-    "sources": [{"id": "bench", "type": "webhook", "auth": {"type": "standard-webhooks", "secrets": [{"env": "BENCH_SECRET"}]}, "max_body_bytes": 65536}]
-  }]
-}
-JSON
+write_webhook_bench_config "$work/config.json" "$work/state" "$WEBHOOK_PORT" "$ADMIN_PORT"
 export BENCH_SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
 config="$work/config.json"
 if [[ -n "${CONFIG:-}" ]]; then

@@ -25,19 +25,7 @@ work="$(mktemp -d /tmp/astralisd-bench.XXXXXX)"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 secret="whsec_$(head -c 32 /dev/urandom | base64)"
-cat > "$work/config.json" <<JSON
-{
-  "state_dir": "$work/state",
-  "listen": {"webhooks": "127.0.0.1:$WEBHOOK_PORT", "admin": "127.0.0.1:$ADMIN_PORT"},
-  "log": {"level": "warning"},
-  "organizations": [{
-    "id": "bench",
-    "pipelines": [{"id": "inbox", "stages": [{"id": "new"}]}],
-    "default_route": {"pipeline": "inbox", "title": "{{payload.subject}} from {{payload.name}}"},
-    "sources": [{"id": "bench", "type": "webhook", "auth": {"type": "standard-webhooks", "secrets": [{"env": "BENCH_SECRET"}]}, "max_body_bytes": 65536}]
-  }]
-}
-JSON
+write_webhook_bench_config "$work/config.json" "$work/state" "$WEBHOOK_PORT" "$ADMIN_PORT"
 export BENCH_SECRET="$secret"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -56,3 +56,22 @@ stop_pid_file() {
 # arguments add: exporting every symbol made the loader touch a 1.2 MB dynamic symbol table
 # and kept the linker from dropping unused code (6 MB less idle RSS without it).
 RELEASE_BUILD=(-c release --static-swift-stdlib -Xlinker --no-export-dynamic)
+
+# The webhook benchmarks' daemon config (bench/webhooks.sh, bench/idle.sh): one signed webhook
+# source on SQLite, listening on the given ports; the source's secret comes from BENCH_SECRET.
+#   write_webhook_bench_config FILE STATE_DIR WEBHOOK_PORT ADMIN_PORT
+write_webhook_bench_config() {
+    cat > "$1" <<JSON
+{
+  "state_dir": "$2",
+  "listen": {"webhooks": "127.0.0.1:$3", "admin": "127.0.0.1:$4"},
+  "log": {"level": "warning"},
+  "organizations": [{
+    "id": "bench",
+    "pipelines": [{"id": "inbox", "stages": [{"id": "new"}]}],
+    "default_route": {"pipeline": "inbox", "title": "{{payload.subject}} from {{payload.name}}"},
+    "sources": [{"id": "bench", "type": "webhook", "auth": {"type": "standard-webhooks", "secrets": [{"env": "BENCH_SECRET"}]}, "max_body_bytes": 65536}]
+  }]
+}
+JSON
+}
