@@ -38,37 +38,26 @@ final class FactsView {
     /// What one field's slot has computed so far.
     struct Slot {
         var values: [FieldValue]?
-        /// `FieldValue.text` of each value.
+        /// `FieldValue.text` of each value, in a buffer the view owns: string tests read them in
+        /// place, without the reference counting that returning a cached array costs.
+        var textBuffer: UnsafeMutableBufferPointer<String>?
+        /// The texts lower-cased (Unicode rules), for equality and for texts that are not ASCII.
+        var loweredBuffer: UnsafeMutableBufferPointer<String>?
+        /// Whether each text is ASCII only: case-insensitive substring tests then fold ASCII
+        /// letters while comparing, without a lower-cased copy.
+        var asciiBuffer: UnsafeMutableBufferPointer<Bool>?
+        /// Array forms for the slower paths (regular expressions, traces).
         var texts: [String]?
-        /// The texts lower-cased.
         var lowered: [String]?
         /// The texts as traces show them.
         var display: [String]?
         var numbers: [Double?]?
         var dates: [Date?]?
-        /// Whether each text is ASCII only (for regex literal prefilters).
-        var ascii: [Bool]?
-        /// `texts` / `lowered` copied into buffers the view owns: string comparisons read them in
-        /// place, without the reference counting that returning the cached arrays costs.
-        var textBuffer: UnsafeMutableBufferPointer<String>?
-        var loweredBuffer: UnsafeMutableBufferPointer<String>?
-        /// The UTF-8 of `texts` / `lowered`, copied into one allocation, for byte-wise
-        /// contains / starts_with / ends_with without reference counting.
-        var textSpans: UnsafeMutableBufferPointer<ByteSpan>?
-        var loweredSpans: UnsafeMutableBufferPointer<ByteSpan>?
         /// `numbers` / `dates` (as reference-date intervals; NaN for values that are not one).
         var numberBuffer: UnsafeMutableBufferPointer<Double>?
         var dateBuffer: UnsafeMutableBufferPointer<Double>?
         /// `exists`: 0 not known yet, 1 absent, 2 present.
         var present: UInt8 = 0
-        /// `ascii`, in a buffer the view owns.
-        var asciiBuffer: UnsafeMutableBufferPointer<Bool>?
-    }
-
-    /// One string's UTF-8 bytes inside a slot's span allocation.
-    struct ByteSpan {
-        var start: UnsafePointer<UInt8>
-        var count: Int
     }
 
     /// Per distinct leaf test (`ConditionNode.memo`): 0 not evaluated yet, 1 false, 2 true.
@@ -87,8 +76,6 @@ final class FactsView {
         for index in 0..<slotCount {
             if let buffer = slots[index].textBuffer { Self.release(buffer) }
             if let buffer = slots[index].loweredBuffer { Self.release(buffer) }
-            if let spans = slots[index].textSpans { Self.release(spans) }
-            if let spans = slots[index].loweredSpans { Self.release(spans) }
             slots[index].numberBuffer?.deallocate()
             slots[index].dateBuffer?.deallocate()
             slots[index].asciiBuffer?.deallocate()
@@ -106,10 +93,34 @@ final class FactsView {
         return computed
     }
 
+    /// The field's values as text, in a buffer the view owns until it is deinitialised.
+    func textBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<String> {
+        let slot = slots + leaf.slot
+        if let buffer = slot.pointee.textBuffer { return UnsafeBufferPointer(buffer) }
+        let values = values(leaf)
+        let buffer = UnsafeMutableBufferPointer<String>.allocate(capacity: max(values.count, 1))
+        for index in values.indices { (buffer.baseAddress! + index).initialize(to: values[index].text) }
+        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: values.count)
+        slot.pointee.textBuffer = owned
+        return UnsafeBufferPointer(owned)
+    }
+
+    /// The texts lower-cased, in a buffer the view owns.
+    func loweredBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<String> {
+        let slot = slots + leaf.slot
+        if let buffer = slot.pointee.loweredBuffer { return UnsafeBufferPointer(buffer) }
+        let texts = textBuffer(leaf)
+        let buffer = UnsafeMutableBufferPointer<String>.allocate(capacity: max(texts.count, 1))
+        for index in texts.indices { (buffer.baseAddress! + index).initialize(to: Self.lowercased(texts[index])) }
+        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: texts.count)
+        slot.pointee.loweredBuffer = owned
+        return UnsafeBufferPointer(owned)
+    }
+
     func texts(_ leaf: Leaf) -> [String] {
         let slot = slots + leaf.slot
         if let cached = slot.pointee.texts { return cached }
-        let computed = values(leaf).map(\.text)
+        let computed = Array(textBuffer(leaf))
         slot.pointee.texts = computed
         return computed
     }
@@ -118,44 +129,36 @@ final class FactsView {
     func lowered(_ leaf: Leaf) -> [String] {
         let slot = slots + leaf.slot
         if let cached = slot.pointee.lowered { return cached }
-        let computed = texts(leaf).map(Self.lowercased)
+        let computed = Array(loweredBuffer(leaf))
         slot.pointee.lowered = computed
         return computed
     }
 
-    /// What string comparisons of `leaf` read.
-    func strings(_ leaf: Leaf) -> [String] {
-        leaf.readsText ? texts(leaf) : lowered(leaf)
-    }
-
-    /// `strings(leaf)` in a buffer the view owns until it is deinitialised.
+    /// What string comparisons of `leaf` read: the texts as they are, or lower-cased.
     func stringBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<String> {
-        let slot = slots + leaf.slot
-        if leaf.readsText {
-            if let buffer = slot.pointee.textBuffer { return UnsafeBufferPointer(buffer) }
-            let buffer = Self.buffer(texts(leaf))
-            slot.pointee.textBuffer = buffer
-            return UnsafeBufferPointer(buffer)
-        }
-        if let buffer = slot.pointee.loweredBuffer { return UnsafeBufferPointer(buffer) }
-        let buffer = Self.buffer(lowered(leaf))
-        slot.pointee.loweredBuffer = buffer
-        return UnsafeBufferPointer(buffer)
+        leaf.readsText ? textBuffer(leaf) : loweredBuffer(leaf)
     }
 
-    /// `strings(leaf)` as UTF-8 byte spans the view owns.
-    func spans(_ leaf: Leaf) -> UnsafeBufferPointer<ByteSpan> {
-        let slot = slots + leaf.slot
+    /// Whether `probe` holds for the UTF-8 of one of the strings string tests of `leaf` read.
+    /// `probe` gets the bytes and whether ASCII letters in them still need folding to lower case:
+    /// a case-insensitive test reads an ASCII text as it is and folds while comparing, and only a
+    /// text with other characters is lower-cased first (Unicode rules).
+    @inline(__always)
+    func anyBytes(_ leaf: Leaf, _ probe: (UnsafeBufferPointer<UInt8>, Bool) -> Bool) -> Bool {
+        let texts = textBuffer(leaf)
         if leaf.readsText {
-            if let spans = slot.pointee.textSpans { return UnsafeBufferPointer(spans) }
-            let spans = Self.spans(stringBuffer(leaf))
-            slot.pointee.textSpans = spans
-            return UnsafeBufferPointer(spans)
+            for index in 0..<texts.count where UTF8Search.withBytes(of: texts[index], { probe($0, false) }) { return true }
+            return false
         }
-        if let spans = slot.pointee.loweredSpans { return UnsafeBufferPointer(spans) }
-        let spans = Self.spans(stringBuffer(leaf))
-        slot.pointee.loweredSpans = spans
-        return UnsafeBufferPointer(spans)
+        let ascii = asciiBuffer(leaf)
+        for index in 0..<texts.count {
+            if ascii[index] {
+                if UTF8Search.withBytes(of: texts[index], { probe($0, true) }) { return true }
+            } else if UTF8Search.withBytes(of: loweredBuffer(leaf)[index], { probe($0, false) }) {
+                return true
+            }
+        }
+        return false
     }
 
     /// `numbers(leaf)` with NaN for nil, in a buffer the view owns.
@@ -180,10 +183,10 @@ final class FactsView {
     func asciiBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Bool> {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.asciiBuffer { return UnsafeBufferPointer(buffer) }
-        let flags = ascii(leaf)
-        let buffer = UnsafeMutableBufferPointer<Bool>.allocate(capacity: max(flags.count, 1))
-        _ = buffer.initialize(fromContentsOf: flags)
-        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: flags.count)
+        let texts = textBuffer(leaf)
+        let buffer = UnsafeMutableBufferPointer<Bool>.allocate(capacity: max(texts.count, 1))
+        for index in texts.indices { (buffer.baseAddress! + index).initialize(to: UTF8Search.isASCII(texts[index])) }
+        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: texts.count)
         slot.pointee.asciiBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -205,36 +208,6 @@ final class FactsView {
         let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(values.count, 1))
         _ = buffer.initialize(fromContentsOf: values)
         return UnsafeMutableBufferPointer(start: buffer.baseAddress, count: values.count)
-    }
-
-    /// One allocation: the span array, then every string's bytes.
-    private static func spans(_ strings: UnsafeBufferPointer<String>) -> UnsafeMutableBufferPointer<ByteSpan> {
-        let byteCount = strings.reduce(0) { $0 + $1.utf8.count }
-        let header = MemoryLayout<ByteSpan>.stride * max(strings.count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: header + max(byteCount, 1), alignment: MemoryLayout<ByteSpan>.alignment)
-        let spans = raw.bindMemory(to: ByteSpan.self, capacity: max(strings.count, 1))
-        var cursor = (raw + header).assumingMemoryBound(to: UInt8.self)
-        for (index, string) in strings.enumerated() {
-            let count = string.utf8.count
-            var copy = string
-            copy.withUTF8 { bytes in
-                if let base = bytes.baseAddress { cursor.update(from: base, count: count) }
-            }
-            (spans + index).initialize(to: ByteSpan(start: UnsafePointer(cursor), count: count))
-            cursor += count
-        }
-        return UnsafeMutableBufferPointer(start: spans, count: strings.count)
-    }
-
-    private static func release(_ spans: UnsafeMutableBufferPointer<ByteSpan>) {
-        // Trivial elements: freeing the allocation is enough.
-        UnsafeMutableRawPointer(spans.baseAddress)?.deallocate()
-    }
-
-    private static func buffer(_ strings: [String]) -> UnsafeMutableBufferPointer<String> {
-        let buffer = UnsafeMutableBufferPointer<String>.allocate(capacity: max(strings.count, 1))
-        _ = buffer.initialize(fromContentsOf: strings)
-        return UnsafeMutableBufferPointer(start: buffer.baseAddress, count: strings.count)
     }
 
     private static func release(_ buffer: UnsafeMutableBufferPointer<String>) {
@@ -261,14 +234,6 @@ final class FactsView {
             }
         }
         slot.pointee.dates = computed
-        return computed
-    }
-
-    func ascii(_ leaf: Leaf) -> [Bool] {
-        let slot = slots + leaf.slot
-        if let cached = slot.pointee.ascii { return cached }
-        let computed = texts(leaf).map(UTF8Search.isASCII)
-        slot.pointee.ascii = computed
         return computed
     }
 

@@ -301,27 +301,22 @@ extension FactsView {
         switch leaf.kind {
         case .exists:
             return isPresent(leaf) == leaf.flag
-        // Byte-wise on UTF-8: both sides are lower-cased already (unless case-sensitive), and a
+        // Byte-wise on UTF-8: the needle is lower-cased already (unless case-sensitive), and a
         // byte search is several times faster than Character-wise matching on long bodies.
         case .contains:
             let needle = leaf.needleBytes
-            if needle.isEmpty { return !spans(leaf).isEmpty }
-            for span in spans(leaf) where UTF8Search.find(needle, in: UnsafeBufferPointer(start: span.start, count: span.count)) { return true }
-            return false
+            if needle.isEmpty { return textBuffer(leaf).count > 0 }
+            return anyBytes(leaf) { bytes, folding in UTF8Search.find(needle, in: bytes, foldingASCII: folding) }
         case .startsWith:
             let needle = leaf.needleBytes
-            guard let pattern = needle.baseAddress else { return false }
-            for span in spans(leaf) where span.count >= needle.count {
-                if needle.isEmpty || memcmp(span.start, pattern, needle.count) == 0 { return true }
+            return anyBytes(leaf) { bytes, folding in
+                bytes.count >= needle.count && UTF8Search.equal(UnsafeBufferPointer(rebasing: bytes[0..<needle.count]), needle, foldingASCII: folding)
             }
-            return false
         case .endsWith:
             let needle = leaf.needleBytes
-            guard let pattern = needle.baseAddress else { return false }
-            for span in spans(leaf) where span.count >= needle.count {
-                if needle.isEmpty || memcmp(span.start + (span.count - needle.count), pattern, needle.count) == 0 { return true }
+            return anyBytes(leaf) { bytes, folding in
+                bytes.count >= needle.count && UTF8Search.equal(UnsafeBufferPointer(rebasing: bytes[(bytes.count - needle.count)...]), needle, foldingASCII: folding)
             }
-            return false
         case .equalsNumber:
             let expected = leaf.number
             return numberBuffer(leaf).contains { $0 == expected } != leaf.negated
@@ -343,22 +338,22 @@ extension FactsView {
         case .matches where leaf.literalPrefilter:
             // Only values containing the expression's required literal can match; the rest are
             // skipped without running the expression (see `CompiledRegex.literal`). For a
-            // case-insensitive expression the spans are lower-cased, which proves a miss only on
-            // ASCII text (case folding maps some non-ASCII characters to ASCII ones).
+            // case-insensitive expression the literal is lower-cased and only ASCII texts are
+            // skipped on a miss (case folding maps some non-ASCII characters to ASCII ones).
             let literal = leaf.needleBytes
-            let spans = spans(leaf)
+            let texts = textBuffer(leaf)
+            guard case .matches(let regex) = leaf.test else { return false }
             let foldsCase = !leaf.readsText
             let ascii = foldsCase ? asciiBuffer(leaf) : UnsafeBufferPointer(start: nil, count: 0)
-            var candidates: [Int] = []
-            for index in 0..<spans.count {
-                let span = spans[index]
-                if (!foldsCase || ascii[index]) && !UTF8Search.find(literal, in: UnsafeBufferPointer(start: span.start, count: span.count)) { continue }
-                candidates.append(index)
+            for index in 0..<texts.count {
+                let text = texts[index]
+                if foldsCase && !ascii[index] {
+                    if regex.matches(text) { return true }
+                    continue
+                }
+                if UTF8Search.withBytes(of: text, { UTF8Search.find(literal, in: $0, foldingASCII: foldsCase) }), regex.matches(text) { return true }
             }
-            if candidates.isEmpty { return false }
-            guard case .matches(let regex) = leaf.test else { return false }
-            let texts = texts(leaf)
-            return candidates.contains { regex.matches(texts[$0]) }
+            return false
         case .equalsString, .equalsBool, .inStrings, .inNumbers, .matches:
             return test(slow: leaf)
         }
@@ -385,8 +380,8 @@ extension FactsView {
             if regex.caseInsensitive {
                 // Case-insensitive matching folds some non-ASCII characters to ASCII ones (K, ſ,
                 // ligatures), so the lower-cased literal proves a miss only on ASCII text.
-                let lowered = lowered(leaf)
-                let ascii = ascii(leaf)
+                let lowered = loweredBuffer(leaf)
+                let ascii = asciiBuffer(leaf)
                 for index in texts.indices {
                     if ascii[index] && !UTF8Search.contains(regex.literal, in: lowered[index]) { continue }
                     if regex.matches(texts[index]) { return true }
@@ -427,6 +422,75 @@ enum UTF8Search {
         return text.withUTF8 { bytes in
             needle.withUnsafeBufferPointer { pattern in find(pattern, in: bytes) }
         }
+    }
+
+    /// `body` with the UTF-8 of `text`: in place for a native string, else from a copy.
+    @inline(__always)
+    static func withBytes<Result>(of text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = text
+        return copy.withUTF8(body)
+    }
+
+    /// `byte` lower-cased if it is an ASCII capital letter.
+    @inline(__always)
+    static func folded(_ byte: UInt8) -> UInt8 {
+        (byte &- 0x41) < 26 ? byte | 0x20 : byte
+    }
+
+    /// Whether two byte strings of the same length are equal; with `foldingASCII`, after
+    /// lower-casing ASCII letters of `text` (`pattern` is lower-case already).
+    @inline(__always)
+    static func equal(_ text: UnsafeBufferPointer<UInt8>, _ pattern: UnsafeBufferPointer<UInt8>, foldingASCII: Bool) -> Bool {
+        let count = pattern.count
+        guard count > 0, let textBase = text.baseAddress, let patternBase = pattern.baseAddress else { return true }
+        if !foldingASCII { return memcmp(textBase, patternBase, count) == 0 }
+        for index in 0..<count where folded(textBase[index]) != patternBase[index] { return false }
+        return true
+    }
+
+    /// Whether `needle` (not empty) occurs in `haystack`; with `foldingASCII`, as if the
+    /// haystack's ASCII letters were lower-case (the needle is already). Compares the needle's
+    /// first and last bytes 16 positions at a time (SIMD) and checks the rest only where both
+    /// agree, so long texts are scanned at several bytes per cycle whatever the needle.
+    static func find(_ needle: UnsafeBufferPointer<UInt8>, in haystack: UnsafeBufferPointer<UInt8>, foldingASCII: Bool) -> Bool {
+        foldingASCII ? findFolded(needle, in: haystack) : find(needle, in: haystack)
+    }
+
+    /// `find(needle, in: haystack)` with ASCII letters of the haystack lower-cased. Setting bit
+    /// 0x20 on both sides makes every case variant of a letter (and a few other bytes) a
+    /// candidate; candidates are then compared folded, byte by byte.
+    static func findFolded(_ needle: UnsafeBufferPointer<UInt8>, in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = needle.count
+        guard count > 0, haystack.count >= count, let base = haystack.baseAddress, let pattern = needle.baseAddress else { return count == 0 }
+        let firstByte = pattern[0]
+        let lastByte = pattern[count - 1]
+        @inline(__always) func verify(_ start: Int) -> Bool {
+            for index in 0..<count where folded(base[start + index]) != pattern[index] { return false }
+            return true
+        }
+        let lastStart = haystack.count - count
+        var start = 0
+        if lastStart >= 15 {
+            let bit = SIMD16<UInt8>(repeating: 0x20)
+            let first = SIMD16<UInt8>(repeating: firstByte | 0x20)
+            let last = SIMD16<UInt8>(repeating: lastByte | 0x20)
+            let raw = UnsafeRawPointer(base)
+            while start + 15 <= lastStart {
+                let heads = raw.loadUnaligned(fromByteOffset: start, as: SIMD16<UInt8>.self) | bit
+                let tails = raw.loadUnaligned(fromByteOffset: start + count - 1, as: SIMD16<UInt8>.self) | bit
+                let hits = (heads .== first) .& (tails .== last)
+                if any(hits) {
+                    for lane in 0..<16 where hits[lane] && verify(start + lane) { return true }
+                }
+                start += 16
+            }
+        }
+        while start <= lastStart {
+            if folded(base[start]) == firstByte, verify(start) { return true }
+            start += 1
+        }
+        return false
     }
 
     /// Whether `needle` (not empty) occurs in `haystack`. Compares the needle's first and last

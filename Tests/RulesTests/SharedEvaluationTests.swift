@@ -106,3 +106,83 @@ struct CaseFoldingTests {
         #expect(Array(FactsView.lowercased(text).utf8) == Array(text.lowercased().utf8))
     }
 }
+
+@Suite("Substring search with ASCII case folding")
+struct FoldedSearchTests {
+    /// `UTF8Search.find(_:in:foldingASCII: true)` on an ASCII text must agree with a plain search
+    /// in the text lower-cased, and `equal` with comparing a lower-cased prefix.
+    @Test func agreesWithSearchingTheLowerCasedText() {
+        var generator = SystemRandomNumberGenerator()
+        // Letters of both cases, the bytes next to them that bit 0x20 confuses ('@' '`' '[' '{'),
+        // digits and spaces: many candidates that must be rejected by the byte check.
+        let alphabet = Array("aAbBzZ@`[{ 09-oOrRdDeE".utf8)
+        for _ in 0..<3000 {
+            let length = Int.random(in: 0...70, using: &generator)
+            let text = String(decoding: (0..<length).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self)
+            let lower = text.lowercased()
+            // Needles cut from the lower-cased text (hits), and random ones (mostly misses).
+            var needles: [String] = []
+            if !lower.isEmpty {
+                let start = Int.random(in: 0..<lower.utf8.count, using: &generator)
+                let end = Int.random(in: start..<min(lower.utf8.count, start + 12), using: &generator)
+                needles.append(String(decoding: Array(lower.utf8)[start...end], as: UTF8.self))
+            }
+            needles.append(String(decoding: (0..<Int.random(in: 1...4, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self).lowercased())
+            for needle in needles {
+                let found = Self.folded(needle, in: text)
+                #expect(found == lower.contains(needle), "\(needle) in \(text)")
+                let prefix = Self.bytes(needle) { pattern in Self.bytes(text) { haystack in
+                    haystack.count >= pattern.count && UTF8Search.equal(UnsafeBufferPointer(rebasing: haystack[0..<pattern.count]), pattern, foldingASCII: true)
+                } }
+                #expect(prefix == lower.hasPrefix(needle), "\(needle) prefix of \(text)")
+            }
+        }
+    }
+
+    @Test func foldsOnlyASCIILetters() {
+        #expect(Self.folded("invoice", in: "Your INVOICE is attached"))
+        #expect(Self.folded("ticket #12", in: String(repeating: "x", count: 40) + "TICKET #12"))
+        // '@' and '`' differ only in bit 0x20, as do '[' and '{': they are not case variants.
+        #expect(!Self.folded("a@b", in: String(repeating: "-", count: 20) + "A`B" + String(repeating: "-", count: 20)))
+        #expect(!Self.folded("[x]", in: "{X}"))
+        #expect(!Self.folded("x", in: ""))
+    }
+
+    static func folded(_ needle: String, in text: String) -> Bool {
+        bytes(needle) { pattern in bytes(text) { UTF8Search.find(pattern, in: $0, foldingASCII: true) } }
+    }
+
+    static func bytes<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        Array(text.utf8).withUnsafeBufferPointer(body)
+    }
+}
+
+@Suite("Case-insensitive substring tests on mixed texts")
+struct MixedTextSubstringTests {
+    /// A field with an ASCII value (compared folded in place) and a non-ASCII one (compared
+    /// lower-cased): each condition's result must be what the lower-cased strings give.
+    @Test(arguments: [
+        (#"{"field": "payload.lines", "op": "contains", "value": "KÖLN"}"#, true),
+        (#"{"field": "payload.lines", "op": "contains", "value": "köln rechnung"}"#, true),
+        (#"{"field": "payload.lines", "op": "contains", "value": "ORDER 42"}"#, true),
+        (#"{"field": "payload.lines", "op": "contains", "value": "order 43"}"#, false),
+        (#"{"field": "payload.lines", "op": "starts_with", "value": "grüsse"}"#, false),
+        (#"{"field": "payload.lines", "op": "starts_with", "value": "GRÜSSE"}"#, false),
+        (#"{"field": "payload.lines", "op": "starts_with", "value": "grüße"}"#, true),
+        (#"{"field": "payload.lines", "op": "starts_with", "value": "your order"}"#, true),
+        (#"{"field": "payload.lines", "op": "ends_with", "value": "RECHNUNG"}"#, true),
+        (#"{"field": "payload.lines", "op": "ends_with", "value": "shipped."}"#, true),
+        (#"{"field": "payload.lines", "op": "ends_with", "value": "shipped"}"#, false),
+        (#"{"field": "payload.lines", "op": "contains", "value": "köln", "case_sensitive": true}"#, false),
+        (#"{"field": "payload.lines", "op": "contains", "value": "KÖLN", "case_sensitive": true}"#, true),
+        (#"{"field": "payload.lines", "op": "matches", "value": "(?i)order \\d+ has"}"#, true),
+        (#"{"field": "payload.lines", "op": "matches", "value": "(?i)köln\\s+rechnung"}"#, true),
+    ])
+    func resultMatchesLowerCasedStrings(condition: String, expected: Bool) throws {
+        let rules = try Fixture.rules(list: #"[{"id": "r", "when": \#(condition), "then": {"route": {"pipeline": "support"}}}]"#)
+        var facts = Fixture.formPost
+        facts.payload = .object(["lines": .array([.string("Your ORDER 42 has shipped."), .string("Grüße aus KÖLN Rechnung")])])
+        let evaluation = rules.evaluate(facts)
+        #expect(evaluation.rules.first?.matched == expected)
+    }
+}
