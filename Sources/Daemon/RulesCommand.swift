@@ -143,6 +143,7 @@ struct RulesBench: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Option(help: "Rules in the generated file (the example file's kinds of rules, repeated with other values).") var count: Int = 100
     @Option(help: "How long to measure, in seconds.") var seconds: Double = 3
+    @Option(help: "Only this measure (decide, decide+structured_trace, decide+structured_trace+json); all by default.") var measure: String?
 
     func run() async throws {
         let loaded = try options.load()
@@ -168,7 +169,12 @@ struct RulesBench: AsyncParsableCommand {
         //    structured rule trace is recorded compactly and built when first read.
         // 2. The same, then the structured trace read (every RuleTrace and ConditionTrace built).
         // 3. The same, then the decision encoded as the store writes it (sorted-key JSON).
-        for measure in ["decide", "decide+structured_trace", "decide+structured_trace+json"] {
+        let measures = ["decide", "decide+structured_trace", "decide+structured_trace+json"]
+        if let only = self.measure, !measures.contains(only) {
+            FileHandle.standardError.write(Data("unknown measure \(only); expected one of \(measures.joined(separator: ", "))\n".utf8))
+            throw ExitCode(1)
+        }
+        for measure in measures where self.measure == nil || self.measure == measure {
             let clock = ContinuousClock()
             let start = clock.now
             let cpuStart = Self.processCPUSeconds()

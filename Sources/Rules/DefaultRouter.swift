@@ -10,7 +10,7 @@ public struct DefaultRouter: IntakeRouter {
         var trace: [String]
     }
 
-    private let targets: [String: Target]
+    let targets: [String: Target]
     private let organizationDefaults: [String: Route]
 
     public init(config: DaemonConfig) {

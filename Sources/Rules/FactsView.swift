@@ -34,6 +34,18 @@ final class FactsView {
     let facts: Facts
     private let slotCount: Int
     private let slots: UnsafeMutablePointer<Slot>
+    /// The decision's block (`DecisionLayout`): slots, memos, records, rule ends, field buffers.
+    private let blocks: DecisionBlocks
+    private let block: UnsafeMutableRawPointer
+    /// Where the next field buffer goes in `block`.
+    private var bumpNext: Int
+    /// Field buffers that did not fit in `block`: separate allocations, each starting with the
+    /// address of the previous one.
+    private var overflow: UnsafeMutableRawPointer?
+    /// The compact trace's leaf records (`leaf index << 1 | result`) and rule ends, written by
+    /// `RuleSet.evaluateCompact`; capacities from the layout.
+    let records: UnsafeMutablePointer<UInt32>
+    let ruleEnds: UnsafeMutablePointer<UInt32>
 
     /// What one field's slot has computed so far.
     struct Slot {
@@ -63,26 +75,55 @@ final class FactsView {
     /// Per distinct leaf test (`ConditionNode.memo`): 0 not evaluated yet, 1 false, 2 true.
     let memos: UnsafeMutablePointer<UInt8>
 
-    init(_ facts: Facts, slots count: Int, memos memoCount: Int = 0) {
+    init(_ facts: Facts, blocks: DecisionBlocks) {
         self.facts = facts
-        slotCount = count
-        slots = .allocate(capacity: max(count, 1))
-        slots.initialize(repeating: Slot(), count: count)
-        memos = .allocate(capacity: max(memoCount, 1))
-        memos.initialize(repeating: 0, count: max(memoCount, 1))
+        self.blocks = blocks
+        let layout = blocks.layout
+        block = blocks.take()
+        slotCount = layout.slotCount
+        slots = block.bindMemory(to: Slot.self, capacity: max(slotCount, 1))
+        slots.initialize(repeating: Slot(), count: slotCount)
+        memos = (block + layout.memoOffset).bindMemory(to: UInt8.self, capacity: layout.memoCount)
+        memos.initialize(repeating: 0, count: layout.memoCount)
+        records = (block + layout.recordOffset).bindMemory(to: UInt32.self, capacity: layout.recordCapacity)
+        ruleEnds = (block + layout.ruleOffset).bindMemory(to: UInt32.self, capacity: layout.ruleCapacity)
+        bumpNext = layout.bumpOffset
+    }
+
+    /// A view for `facts` with its own one-off layout (tests, tools).
+    convenience init(_ facts: Facts, slots count: Int, memos memoCount: Int = 0) {
+        self.init(facts, blocks: DecisionBlocks(layout: DecisionLayout(slotCount: count, memoCount: memoCount, recordCapacity: 0, ruleCapacity: 0)))
     }
 
     deinit {
         for index in 0..<slotCount {
-            if let buffer = slots[index].textBuffer { Self.release(buffer) }
-            if let buffer = slots[index].loweredBuffer { Self.release(buffer) }
-            slots[index].numberBuffer?.deallocate()
-            slots[index].dateBuffer?.deallocate()
-            slots[index].asciiBuffer?.deallocate()
+            if let buffer = slots[index].textBuffer { _ = buffer.deinitialize() }
+            if let buffer = slots[index].loweredBuffer { _ = buffer.deinitialize() }
         }
         slots.deinitialize(count: slotCount)
-        slots.deallocate()
-        memos.deallocate()
+        while let extra = overflow {
+            overflow = extra.load(as: UnsafeMutableRawPointer?.self)
+            extra.deallocate()
+        }
+        blocks.give(block)
+    }
+
+    /// Uninitialised memory for `count` values that lives as long as the view: from the block
+    /// while it has room, else a separate allocation freed with the view.
+    private func allocate<Element>(_: Element.Type, count: Int) -> UnsafeMutablePointer<Element> {
+        let capacity = max(count, 1)
+        let bytes = MemoryLayout<Element>.stride * capacity
+        let alignment = max(MemoryLayout<Element>.alignment, 1)
+        let start = (bumpNext + alignment - 1) & ~(alignment - 1)
+        if start + bytes <= blocks.layout.blockSize {
+            bumpNext = start + bytes
+            return (block + start).bindMemory(to: Element.self, capacity: capacity)
+        }
+        // 16 bytes of header (the chain link), which keeps any element alignment up to 16.
+        let extra = UnsafeMutableRawPointer.allocate(byteCount: 16 + bytes, alignment: 16)
+        extra.storeBytes(of: overflow, as: UnsafeMutableRawPointer?.self)
+        overflow = extra
+        return (extra + 16).bindMemory(to: Element.self, capacity: capacity)
     }
 
     func values(_ leaf: Leaf) -> [FieldValue] {
@@ -98,9 +139,9 @@ final class FactsView {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.textBuffer { return UnsafeBufferPointer(buffer) }
         let values = values(leaf)
-        let buffer = UnsafeMutableBufferPointer<String>.allocate(capacity: max(values.count, 1))
-        for index in values.indices { (buffer.baseAddress! + index).initialize(to: values[index].text) }
-        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: values.count)
+        let start = allocate(String.self, count: values.count)
+        for index in values.indices { (start + index).initialize(to: values[index].text) }
+        let owned = UnsafeMutableBufferPointer(start: start, count: values.count)
         slot.pointee.textBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -110,9 +151,9 @@ final class FactsView {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.loweredBuffer { return UnsafeBufferPointer(buffer) }
         let texts = textBuffer(leaf)
-        let buffer = UnsafeMutableBufferPointer<String>.allocate(capacity: max(texts.count, 1))
-        for index in texts.indices { (buffer.baseAddress! + index).initialize(to: Self.lowercased(texts[index])) }
-        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: texts.count)
+        let start = allocate(String.self, count: texts.count)
+        for index in texts.indices { (start + index).initialize(to: Self.lowercased(texts[index])) }
+        let owned = UnsafeMutableBufferPointer(start: start, count: texts.count)
         slot.pointee.loweredBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -145,16 +186,21 @@ final class FactsView {
     /// text with other characters is lower-cased first (Unicode rules).
     @inline(__always)
     func anyBytes(_ leaf: Leaf, _ probe: (UnsafeBufferPointer<UInt8>, Bool) -> Bool) -> Bool {
-        let texts = textBuffer(leaf)
+        // In place through the buffers' pointers: a copy of each String would be retained and
+        // released (`withUTF8` only makes a string contiguous, which native ones are).
+        let buffer = textBuffer(leaf)
+        let count = buffer.count
+        guard count > 0, let texts = UnsafeMutablePointer(mutating: buffer.baseAddress) else { return false }
         if leaf.readsText {
-            for index in 0..<texts.count where UTF8Search.withBytes(of: texts[index], { probe($0, false) }) { return true }
+            for index in 0..<count where (texts + index).pointee.withUTF8({ probe($0, false) }) { return true }
             return false
         }
         let ascii = asciiBuffer(leaf)
-        for index in 0..<texts.count {
+        for index in 0..<count {
             if ascii[index] {
-                if UTF8Search.withBytes(of: texts[index], { probe($0, true) }) { return true }
-            } else if UTF8Search.withBytes(of: loweredBuffer(leaf)[index], { probe($0, false) }) {
+                if (texts + index).pointee.withUTF8({ probe($0, true) }) { return true }
+            } else if let lowered = UnsafeMutablePointer(mutating: loweredBuffer(leaf).baseAddress),
+                      (lowered + index).pointee.withUTF8({ probe($0, false) }) {
                 return true
             }
         }
@@ -165,7 +211,7 @@ final class FactsView {
     func numberBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Double> {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.numberBuffer { return UnsafeBufferPointer(buffer) }
-        let buffer = Self.doubles(numbers(leaf).map { $0 ?? .nan })
+        let buffer = doubles(numbers(leaf).map { $0 ?? .nan })
         slot.pointee.numberBuffer = buffer
         return UnsafeBufferPointer(buffer)
     }
@@ -174,7 +220,7 @@ final class FactsView {
     func dateBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Double> {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.dateBuffer { return UnsafeBufferPointer(buffer) }
-        let buffer = Self.doubles(dates(leaf).map { $0?.timeIntervalSinceReferenceDate ?? .nan })
+        let buffer = doubles(dates(leaf).map { $0?.timeIntervalSinceReferenceDate ?? .nan })
         slot.pointee.dateBuffer = buffer
         return UnsafeBufferPointer(buffer)
     }
@@ -184,9 +230,9 @@ final class FactsView {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.asciiBuffer { return UnsafeBufferPointer(buffer) }
         let texts = textBuffer(leaf)
-        let buffer = UnsafeMutableBufferPointer<Bool>.allocate(capacity: max(texts.count, 1))
-        for index in texts.indices { (buffer.baseAddress! + index).initialize(to: UTF8Search.isASCII(texts[index])) }
-        let owned = UnsafeMutableBufferPointer(start: buffer.baseAddress, count: texts.count)
+        let start = allocate(Bool.self, count: texts.count)
+        for index in texts.indices { (start + index).initialize(to: UTF8Search.isASCII(texts[index])) }
+        let owned = UnsafeMutableBufferPointer(start: start, count: texts.count)
         slot.pointee.asciiBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -204,15 +250,10 @@ final class FactsView {
         return slot.pointee.present == 2
     }
 
-    private static func doubles(_ values: [Double]) -> UnsafeMutableBufferPointer<Double> {
-        let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(values.count, 1))
-        _ = buffer.initialize(fromContentsOf: values)
-        return UnsafeMutableBufferPointer(start: buffer.baseAddress, count: values.count)
-    }
-
-    private static func release(_ buffer: UnsafeMutableBufferPointer<String>) {
-        _ = buffer.deinitialize()
-        buffer.baseAddress?.deallocate()
+    private func doubles(_ values: [Double]) -> UnsafeMutableBufferPointer<Double> {
+        let start = allocate(Double.self, count: values.count)
+        for index in values.indices { (start + index).initialize(to: values[index]) }
+        return UnsafeMutableBufferPointer(start: start, count: values.count)
     }
 
     func numbers(_ leaf: Leaf) -> [Double?] {

@@ -43,22 +43,22 @@ extension RuleSet {
     }
 
     func evaluateCompact(_ facts: Facts) -> CompactEvaluation {
-        let view = FactsView(facts, slots: fieldSlots, memos: memoSlots)
-        let rules = rulesByOrganization[facts.organization] ?? []
-        var result = CompactEvaluation(view: view, rules: rules)
-        if rules.isEmpty {
+        let view = FactsView(facts, blocks: blocks)
+        guard let organization = organizations[facts.organization], !organization.rules.isEmpty else {
+            var result = CompactEvaluation(view: view, rules: [])
             result.trace.append("no rules for organization \(facts.organization)")
             return result
         }
-        // Each leaf node is evaluated at most once per decision: the organization's leaf count
-        // bounds the records.
-        let recordCapacity = max(leafCounts[facts.organization] ?? 0, 1)
-        let records = UnsafeMutablePointer<UInt32>.allocate(capacity: recordCapacity)
-        defer { records.deallocate() }
+        let rules = organization.rules
+        var result = CompactEvaluation(view: view, rules: rules)
+        // Each leaf node is evaluated at most once per decision, so the view's record space
+        // (sized for the organization with most leaves) holds them all.
+        let records = view.records
+        let ruleEnds = view.ruleEnds
         var recordCount = 0
-        result.ruleEnds.reserveCapacity(rules.count)
+        var ruleCount = 0
         var mailboxRule: String?
-        let compiledRules = compiled[facts.organization] ?? []
+        let compiledRules = organization.compiled
         leafRefs.withUnsafeBufferPointer { leaves in
             groupRefs.withUnsafeBufferPointer { groups in
                 nodes.withUnsafeBufferPointer { allNodes in
@@ -71,7 +71,8 @@ extension RuleSet {
                             let ruleNodes = UnsafeBufferPointer(rebasing: allNodes[compiledRule.nodeStart..<(compiledRule.nodeStart + compiledRule.nodeCount)])
                             matched = view.evaluate(ruleNodes, at: 0, leaves: leaves, groups: groups, records: records, count: &recordCount)
                         }
-                        result.ruleEnds.append(UInt32(recordCount) << 1 | (matched ? 1 : 0))
+                        ruleEnds[ruleCount] = UInt32(recordCount) << 1 | (matched ? 1 : 0)
+                        ruleCount += 1
                         guard matched else { continue }
                         let stop = result.apply(rules[index], mailboxRule: &mailboxRule)
                         result.effectRules.append(index)
@@ -80,7 +81,8 @@ extension RuleSet {
                 }
             }
         }
-        result.records = Array(UnsafeBufferPointer(start: records, count: recordCount))
+        result.recordCount = recordCount
+        result.ruleCount = ruleCount
         if case .ignore? = result.destination {
             // Nobody answers a bounce or an auto-reply: ignoring drops every follow-up but the mailbox action.
             result.followUps = FollowUps(mailbox: result.followUps.mailbox)
@@ -115,10 +117,11 @@ struct CompactEvaluation {
     var destination: RuleEvaluation.Destination?
     var followUps = FollowUps()
     var trace: [String] = []
-    /// Leaf results in evaluation order: `leaf index << 1 | result`.
-    var records: [UInt32] = []
-    /// Per rule evaluated, in order: `end of its leaf records << 1 | matched`.
-    var ruleEnds: [UInt32] = []
+    /// How many leaf results `view.records` holds, in evaluation order: `leaf index << 1 | result`.
+    var recordCount = 0
+    /// How many rules were evaluated: `view.ruleEnds` holds, per rule in order,
+    /// `end of its leaf records << 1 | matched`.
+    var ruleCount = 0
     /// Rules (indexes into `rules`) that matched, and their effects, in order.
     var effectRules: [Int] = []
     var effects: [[String]] = []
@@ -184,10 +187,12 @@ struct CompactEvaluation {
     func materialize(leaves: [Leaf]) -> [RuleTrace] {
         let view = self.view
         var traces: [RuleTrace] = []
-        traces.reserveCapacity(ruleEnds.count)
+        traces.reserveCapacity(ruleCount)
         var leafStart = 0
         var effectIndex = 0
-        records.withUnsafeBufferPointer { records in
+        let records = view.records
+        let ruleEnds = UnsafeBufferPointer(start: view.ruleEnds, count: ruleCount)
+        do {
             leaves.withUnsafeBufferPointer { leaves in
                 for (index, end) in ruleEnds.enumerated() {
                     let rule = rules[index]
@@ -345,13 +350,12 @@ extension FactsView {
             guard case .matches(let regex) = leaf.test else { return false }
             let foldsCase = !leaf.readsText
             let ascii = foldsCase ? asciiBuffer(leaf) : UnsafeBufferPointer(start: nil, count: 0)
+            guard let base = UnsafeMutablePointer(mutating: texts.baseAddress) else { return false }
             for index in 0..<texts.count {
-                let text = texts[index]
-                if foldsCase && !ascii[index] {
-                    if regex.matches(text) { return true }
-                    continue
+                // Through the pointer, in place: no copy of the string to retain and release.
+                if foldsCase && !ascii[index] || (base + index).pointee.withUTF8({ UTF8Search.find(literal, in: $0, foldingASCII: foldsCase) }) {
+                    if regex.matches(texts[index]) { return true }
                 }
-                if UTF8Search.withBytes(of: text, { UTF8Search.find(literal, in: $0, foldingASCII: foldsCase) }), regex.matches(text) { return true }
             }
             return false
         case .equalsString, .equalsBool, .inStrings, .inNumbers, .matches:
@@ -424,12 +428,17 @@ enum UTF8Search {
         }
     }
 
-    /// `body` with the UTF-8 of `text`: in place for a native string, else from a copy.
+    /// The lanes of `mask` that are set, as bits 0...15. (`any(mask)` and `mask[lane]` went
+    /// through unspecialised generic code here, slower than the search itself.)
     @inline(__always)
-    static func withBytes<Result>(of text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
-        var copy = text
-        return copy.withUTF8(body)
+    static func laneBits(_ mask: SIMDMask<SIMD16<Int8>>) -> UInt32 {
+        // A set lane is all ones: keep one bit per lane, then gather the sixteen bits.
+        let bytes = unsafeBitCast(mask, to: SIMD16<UInt8>.self) & SIMD16<UInt8>(repeating: 1)
+        let words = unsafeBitCast(bytes, to: SIMD2<UInt64>.self)
+        // Multiplying by 0x0102040810204080 moves byte i's low bit to bit 56 + i of the product.
+        let low = (words[0] &* 0x0102_0408_1020_4080) >> 56
+        let high = (words[1] &* 0x0102_0408_1020_4080) >> 56
+        return UInt32(truncatingIfNeeded: low | high << 8)
     }
 
     /// `byte` lower-cased if it is an ASCII capital letter.
@@ -480,8 +489,10 @@ enum UTF8Search {
                 let heads = raw.loadUnaligned(fromByteOffset: start, as: SIMD16<UInt8>.self) | bit
                 let tails = raw.loadUnaligned(fromByteOffset: start + count - 1, as: SIMD16<UInt8>.self) | bit
                 let hits = (heads .== first) .& (tails .== last)
-                if any(hits) {
-                    for lane in 0..<16 where hits[lane] && verify(start + lane) { return true }
+                var lanes = laneBits(hits)
+                while lanes != 0 {
+                    if verify(start + lanes.trailingZeroBitCount) { return true }
+                    lanes &= lanes &- 1
                 }
                 start += 16
             }
@@ -513,10 +524,11 @@ enum UTF8Search {
                 let heads = raw.loadUnaligned(fromByteOffset: start, as: SIMD16<UInt8>.self)
                 let tails = raw.loadUnaligned(fromByteOffset: start + count - 1, as: SIMD16<UInt8>.self)
                 let hits = (heads .== first) .& (tails .== last)
-                if any(hits) {
-                    for lane in 0..<16 where hits[lane] {
-                        if count <= 2 || memcmp(base + start + lane + 1, pattern + 1, count - 2) == 0 { return true }
-                    }
+                var lanes = laneBits(hits)
+                while lanes != 0 {
+                    let lane = lanes.trailingZeroBitCount
+                    if count <= 2 || memcmp(base + start + lane + 1, pattern + 1, count - 2) == 0 { return true }
+                    lanes &= lanes &- 1
                 }
                 start += 16
             }

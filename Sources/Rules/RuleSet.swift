@@ -32,6 +32,10 @@ public struct RuleSet: Sendable {
     /// See `EqualityGroup`; `groupRefs` unretained as `leafRefs`.
     let equalityGroups: [EqualityGroup]
     let groupRefs: [Unmanaged<EqualityGroup>]
+    /// Per organization, what evaluation looks up once per decision.
+    let organizations: [String: OrganizationRules]
+    /// Working memory of decisions, reused (see `DecisionLayout`).
+    let blocks: DecisionBlocks
 
     init(file: String, rulesByOrganization: [String: [Rule]], templates: [String: ReplyTemplate], fieldSlots: Int, leaves: [Leaf], leafCounts: [String: Int]) {
         self.file = file
@@ -102,6 +106,15 @@ public struct RuleSet: Sendable {
         self.nodes = nodes
         self.compiled = compiled
         leafRefs = leaves.map { Unmanaged.passUnretained($0) }
+        var organizations: [String: OrganizationRules] = [:]
+        for (organization, rules) in rulesByOrganization {
+            organizations[organization] = OrganizationRules(rules: rules, compiled: compiled[organization] ?? [], leafCount: leafCounts[organization] ?? 0)
+        }
+        self.organizations = organizations
+        blocks = DecisionBlocks(layout: DecisionLayout(
+            slotCount: fieldSlots, memoCount: memoSlots,
+            recordCapacity: leafCounts.values.max() ?? 0, ruleCapacity: rulesByOrganization.values.map(\.count).max() ?? 0
+        ))
     }
 
     /// How many rules the file holds (across organizations).
@@ -109,6 +122,14 @@ public struct RuleSet: Sendable {
 
     /// Rule ids of one organization, in evaluation order.
     public func ruleIDs(organization: String) -> [String] { rulesByOrganization[organization]?.map(\.id) ?? [] }
+}
+
+/// One organization's rules, as evaluation reads them.
+struct OrganizationRules: Sendable {
+    let rules: [Rule]
+    let compiled: [CompiledRule]
+    /// Leaf nodes across the rules: a bound of the leaf results one decision records.
+    let leafCount: Int
 }
 
 /// A rule as the evaluation loop sees it: unretained, with its nodes' place in `RuleSet.nodes`.

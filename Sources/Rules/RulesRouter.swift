@@ -25,17 +25,27 @@ public struct RulesRouter: IntakeRouter {
     public let rules: RuleSet
     private let fallback: DefaultRouter
     private let classifier: (any RouteClassifier)?
+    /// Per source: the whole trace of an intake no rule matched, written once (the usual case of
+    /// a decision that falls through needs no new array).
+    private let fallthroughTraces: [String: [String]]
 
     public init(rules: RuleSet, config: DaemonConfig, classifier: (any RouteClassifier)? = nil) {
         self.rules = rules
         self.fallback = DefaultRouter(config: config)
         self.classifier = classifier
+        fallthroughTraces = fallback.targets.mapValues { ["no rule chose a destination"] + $0.trace }
     }
 
     public func decide(_ facts: Facts) async throws -> Decision {
         let evaluation = rules.evaluate(facts)
         switch evaluation.destination {
         case nil:
+            if evaluation.trace.isEmpty, let target = fallback.targets[facts.source], let trace = fallthroughTraces[facts.source] {
+                return Decision(
+                    outcome: .route, route: target.route, decidedBy: "default-route", trace: trace,
+                    followUps: evaluation.followUps, traces: evaluation.traces
+                )
+            }
             let base = try await fallback.decide(facts)
             var trace = evaluation.trace
             trace.reserveCapacity(trace.count + 1 + base.trace.count)
