@@ -254,39 +254,47 @@ extension FactsView {
         let node = nodes[index]
         switch node.kind {
         case .leaf:
-            let result: Bool
-            let memo = memos + Int(node.memo)
-            if memo.pointee != 0 {
-                result = memo.pointee == 2
-            } else if node.group >= 0 {
-                groups[Int(node.group)]._withUnsafeGuaranteedRef { fill($0) }
-                result = memo.pointee == 2
-            } else {
-                result = leaves[Int(node.leaf)]._withUnsafeGuaranteedRef { test($0) }
-                memo.pointee = result ? 2 : 1
-            }
-            records[count] = UInt32(node.leaf) << 1 | (result ? 1 : 0)
-            count += 1
-            return result
+            return evaluateLeaf(node, leaves: leaves, groups: groups, records: records, count: &count)
         case .not:
+            let child = nodes[index + 1]
+            if child.kind == .leaf { return !evaluateLeaf(child, leaves: leaves, groups: groups, records: records, count: &count) }
             return !evaluate(nodes, at: index + 1, leaves: leaves, groups: groups, records: records, count: &count)
-        case .all:
+        case .all, .any:
+            // `all` stops at the first false child, `any` at the first true one. Leaf children
+            // (most of them) are evaluated here, without a recursive call.
+            let stopAt = node.kind == .any
             var child = index + 1
             let end = Int(node.end)
             while child < end {
-                if !evaluate(nodes, at: child, leaves: leaves, groups: groups, records: records, count: &count) { return false }
-                child = Int(nodes[child].end)
+                let childNode = nodes[child]
+                let result = childNode.kind == .leaf
+                    ? evaluateLeaf(childNode, leaves: leaves, groups: groups, records: records, count: &count)
+                    : evaluate(nodes, at: child, leaves: leaves, groups: groups, records: records, count: &count)
+                if result == stopAt { return stopAt }
+                child = Int(childNode.end)
             }
-            return true
-        case .any:
-            var child = index + 1
-            let end = Int(node.end)
-            while child < end {
-                if evaluate(nodes, at: child, leaves: leaves, groups: groups, records: records, count: &count) { return true }
-                child = Int(nodes[child].end)
-            }
-            return false
+            return !stopAt
         }
+    }
+
+    /// A leaf's result: from the memo when this decision has it, else tested (or its equality
+    /// group filled) and memoised; recorded for the trace either way.
+    @inline(__always)
+    private func evaluateLeaf(_ node: ConditionNode, leaves: UnsafeBufferPointer<Unmanaged<Leaf>>, groups: UnsafeBufferPointer<Unmanaged<EqualityGroup>>, records: UnsafeMutablePointer<UInt32>, count: inout Int) -> Bool {
+        let result: Bool
+        let memo = memos + Int(node.memo)
+        if memo.pointee != 0 {
+            result = memo.pointee == 2
+        } else if node.group >= 0 {
+            groups[Int(node.group)]._withUnsafeGuaranteedRef { fill($0) }
+            result = memo.pointee == 2
+        } else {
+            result = leaves[Int(node.leaf)]._withUnsafeGuaranteedRef { test($0) }
+            memo.pointee = result ? 2 : 1
+        }
+        records[count] = UInt32(node.leaf) << 1 | (result ? 1 : 0)
+        count += 1
+        return result
     }
 
     /// Fills the memo of every test in `group` from one lookup per field value.
@@ -347,14 +355,13 @@ extension FactsView {
             // skipped on a miss (case folding maps some non-ASCII characters to ASCII ones).
             let literal = leaf.needleBytes
             let texts = textBuffer(leaf)
-            guard case .matches(let regex) = leaf.test else { return false }
             let foldsCase = !leaf.readsText
             let ascii = foldsCase ? asciiBuffer(leaf) : UnsafeBufferPointer(start: nil, count: 0)
             guard let base = UnsafeMutablePointer(mutating: texts.baseAddress) else { return false }
             for index in 0..<texts.count {
                 // Through the pointer, in place: no copy of the string to retain and release.
                 if foldsCase && !ascii[index] || (base + index).pointee.withUTF8({ UTF8Search.find(literal, in: $0, foldingASCII: foldsCase) }) {
-                    if regex.matches(texts[index]) { return true }
+                    if Self.regexMatches(leaf, texts[index]) { return true }
                 }
             }
             return false
@@ -400,6 +407,14 @@ extension FactsView {
             // Handled by `test(_:)` without reaching here.
             return false
         }
+    }
+
+    /// The leaf's regular expression run on `text` (out of the hot path: reading the enum
+    /// payload retains the expression).
+    @inline(never)
+    private static func regexMatches(_ leaf: Leaf, _ text: String) -> Bool {
+        guard case .matches(let regex) = leaf.test else { return false }
+        return regex.matches(text)
     }
 
     private static func holds(_ order: Int, _ comparison: LeafTest.Comparison) -> Bool {
