@@ -190,7 +190,7 @@ struct RulesBench: AsyncParsableCommand {
                         switch measure {
                         case "decide": break
                         case "decide+structured_trace": traced += decision.rules.count
-                        default: bytes += try encoder.encode(decision).count
+                        default: bytes += try decision.storedJSON(using: encoder).count
                         }
                         decisions += 1
                     }
