@@ -2,10 +2,14 @@
 # Rules benchmark: decisions per second on one core for generated rules files of 10, 100 and
 # 1,000 rules (the example's kinds of conditions, mostly not matching, so every rule is evaluated)
 # over four realistic intakes (an invoice email with a PDF and extracted fields, a web form, a
-# newsletter, a support email): first RulesRouter.decide with the full structured trace a stored
-# decision carries (measure=decide...), then evaluation with the compact trace only
-# (measure=evaluate+compact_trace, for comparison); then the wall time of `astralisd rules test`
-# for one message with rules.example.json, process start-up included. Numbers only; nothing asserts.
+# newsletter, a support email). Three measures per count: `decide` (RulesRouter.decide: the
+# destination, follow-ups and step trace, the structured trace recorded compactly),
+# `decide+structured_trace` (the same, then every RuleTrace / ConditionTrace built) and
+# `decide+structured_trace+json` (the same, then the decision serialised as the store writes it).
+# Then the wall time of `astralisd rules test` for one message with rules.example.json, process
+# start-up included. Numbers only; nothing asserts. The build is the installed one
+# (scripts/lib.sh RELEASE_BUILD) in $SCRATCH_PATH (default .build-release-static, shared with
+# bench/idle.sh); BIN=path/to/astralisd measures a given binary without building.
 #
 #   bench/rules.sh              # SECONDS_EACH=3 COUNTS="10 100 1000" to tune
 set -euo pipefail
@@ -17,10 +21,12 @@ ensure_swift
 
 SECONDS_EACH="${SECONDS_EACH:-3}"
 COUNTS="${COUNTS:-10 100 1000}"
-scratch="${SCRATCH_PATH:-$root/.build}"
-swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
-swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
-bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+bin="${BIN:-}"
+if [[ -z "$bin" ]]; then
+    scratch="${SCRATCH_PATH:-$root/.build-release-static}"
+    swift build "${RELEASE_BUILD[@]}" --product astralisd --scratch-path "$scratch" >/dev/null
+    bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+fi
 work="$(mktemp -d /tmp/astralisd-rules-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 

@@ -449,6 +449,29 @@ enum LeafKind: UInt8, Sendable {
 /// `@unchecked Sendable`: `needleBytes` is a buffer the leaf allocates in `init`, never writes
 /// after, and frees in `deinit`; everything else is immutable and Sendable.
 final class Leaf: @unchecked Sendable {
+    // The hot loop's fields first (`FactsView.test`), so one test reads one or two cache lines
+    // of the leaf instead of fields spread over its whole size; the rest is for loading,
+    // slow paths and traces.
+    /// `test` flattened for the hot loop: its kind, and the scalar parts of its payload.
+    let kind: LeafKind
+    /// `exists` expected / `equals` a boolean / a constant's result.
+    let flag: Bool
+    /// `not_equals`.
+    let negated: Bool
+    /// String comparisons read the values as they are (case-sensitive, and weekday names which
+    /// are lower-case already) instead of lower-cased.
+    let readsText: Bool
+    /// `matches` whose literal prefilter reads the same strings as the leaf's other string
+    /// tests (lower-cased for a case-insensitive expression, as written otherwise).
+    let literalPrefilter: Bool
+    let comparison: LeafTest.Comparison
+    /// Index of `field` in the per-decision value cache (`RuleSet.fieldSlots`).
+    let slot: Int
+    /// A number compared with, or a date's `timeIntervalSinceReferenceDate`.
+    let number: Double
+    /// `needle` in a buffer the leaf owns (never empty: one byte past a zero-length needle);
+    /// for `matches` with `literalPrefilter`, the expression's required literal.
+    let needleBytes: UnsafeBufferPointer<UInt8>
     let pointer: String
     let fieldText: String
     let field: FieldRef
@@ -463,31 +486,10 @@ final class Leaf: @unchecked Sendable {
     /// UTF-8 of a string operand (already lower-cased unless case-sensitive), for byte-wise
     /// contains / starts_with / ends_with.
     let needle: [UInt8]
-    /// Index of `field` in the per-decision value cache (`RuleSet.fieldSlots`).
-    let slot: Int
     /// `op` and `operand` compiled.
     let test: LeafTest
     /// `op.rawValue`, for traces.
     let opText: String
-    /// String comparisons read the values as they are (case-sensitive, and weekday names which
-    /// are lower-case already) instead of lower-cased.
-    let readsText: Bool
-    /// `test` flattened for the hot loop: its kind, and the scalar parts of its payload.
-    let kind: LeafKind
-    /// `exists` expected / `equals` a boolean / a constant's result.
-    let flag: Bool
-    /// `not_equals`.
-    let negated: Bool
-    /// A number compared with, or a date's `timeIntervalSinceReferenceDate`.
-    let number: Double
-    let comparison: LeafTest.Comparison
-    /// `needle` in a buffer the leaf owns (never empty: one byte past a zero-length needle);
-    /// for `matches` with `literalPrefilter`, the expression's required literal.
-    let needleBytes: UnsafeBufferPointer<UInt8>
-    /// `matches` whose literal prefilter reads the same strings as the leaf's other string
-    /// tests (lower-cased for a case-insensitive expression, as written otherwise).
-    let literalPrefilter: Bool
-
     init(pointer: String, fieldText: String, field: FieldRef, op: Operator, operand: Operand, caseSensitive: Bool, calendar: Calendar, expectedText: String?, needle: [UInt8], slot: Int) {
         self.pointer = pointer
         self.fieldText = fieldText
