@@ -90,11 +90,6 @@ final class FactsView {
         bumpNext = layout.bumpOffset
     }
 
-    /// A view for `facts` with its own one-off layout (tests, tools).
-    convenience init(_ facts: Facts, slots count: Int, memos memoCount: Int = 0) {
-        self.init(facts, blocks: DecisionBlocks(layout: DecisionLayout(slotCount: count, memoCount: memoCount, recordCapacity: 0, ruleCapacity: 0)))
-    }
-
     deinit {
         for index in 0..<slotCount {
             if let buffer = slots[index].textBuffer { _ = buffer.deinitialize() }
