@@ -3,7 +3,7 @@
 # on the same server (the framework's ceiling), plus RSS idle and under load and the time from
 # exec to READY=1. Numbers only; nothing here asserts. Loopback only.
 #
-#   bench/webhooks.sh            # DURATION=10 CONNECTIONS=64 THREADS=2 to tune
+#   bench/webhooks.sh            # DURATION=10 CONNECTIONS=64 THREADS=2 to tune; BIN=... (see below)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,10 +17,15 @@ THREADS="${THREADS:-2}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-18080}"
 ADMIN_PORT="${ADMIN_PORT:-19090}"
 
-scratch="${SCRATCH_PATH:-$root/.build}"
-swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
-swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
-bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+# The installed build (scripts/lib.sh RELEASE_BUILD), shared with bench/idle.sh and bench/rules.sh;
+# BIN=path/to/astralisd (with astralisd-extract next to it) measures a given binary instead.
+bin="${BIN:-}"
+if [[ -z "$bin" ]]; then
+    scratch="${SCRATCH_PATH:-$root/.build-release-static}"
+    swift build "${RELEASE_BUILD[@]}" --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build "${RELEASE_BUILD[@]}" --product astralisd-extract --scratch-path "$scratch" >/dev/null
+    bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+fi
 work="$(mktemp -d /tmp/astralisd-bench.XXXXXX)"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
