@@ -143,9 +143,15 @@ def map_owners(path):
     the object's file name."""
     out = []
     line_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ {9}([/<].*):\(([^()]*)\)$")
+    out_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+ (\S+)$")
+    loaded = False  # inside an output section that is loaded (non-zero address), not .debug_* etc.
     for line in open(path, errors="replace"):
+        o = out_re.match(line)
+        if o:
+            loaded = int(o.group(1), 16) != 0
+            continue
         m = line_re.match(line)
-        if not m:
+        if not m or not loaded:
             continue
         start, size, obj = int(m.group(1), 16), int(m.group(2), 16), m.group(3)
         if size == 0 or start == 0:
