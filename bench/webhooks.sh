@@ -4,6 +4,7 @@
 # exec to READY=1. Numbers only; nothing here asserts. Loopback only.
 #
 #   bench/webhooks.sh            # DURATION=10 CONNECTIONS=64 THREADS=2 to tune
+#   BIN=path/to/astralisd bench/webhooks.sh   # measures a given binary, no build
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,10 +18,14 @@ THREADS="${THREADS:-2}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-18080}"
 ADMIN_PORT="${ADMIN_PORT:-19090}"
 
-scratch="${SCRATCH_PATH:-$root/.build}"
-swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
-swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
-bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+if [[ -n "${BIN:-}" ]]; then
+    bin="$BIN"  # a given binary (e.g. a scripts/lib.sh RELEASE_BUILD one), no build
+else
+    scratch="${SCRATCH_PATH:-$root/.build}"
+    swift build -c release --product astralisd --scratch-path "$scratch" >/dev/null
+    swift build -c release --product astralisd-extract --scratch-path "$scratch" >/dev/null
+    bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/astralisd"
+fi
 work="$(mktemp -d /tmp/astralisd-bench.XXXXXX)"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 

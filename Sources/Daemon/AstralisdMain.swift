@@ -6,8 +6,8 @@ import Dispatch
 /// `astralisd run` parses only `Run`'s options: building ArgumentParser's tree of every command
 /// calls each command type's configuration and witness thunks, spread over the whole executable,
 /// and each call makes a 64 KiB window of code resident (about 3 MB of the idle daemon). Every
-/// other invocation, and `run` with a help or version flag, goes through the full `Astralisd`
-/// command as before.
+/// other invocation, `run` with a help or version flag, and a `run` whose options do not parse go
+/// through the full `Astralisd` command as before.
 ///
 /// The command runs on the global executor while the main thread waits: an `async` `@main` (what
 /// `AsyncParsableCommand` would be) ends the main thread with `dispatch_main()`, i.e.
@@ -23,8 +23,14 @@ enum AstralisdMain {
         let runOnly = arguments.first == "run" && !arguments.contains(where: helpFlags.contains)
         let done = DispatchSemaphore(value: 0)
         Task.detached {
-            if runOnly {
-                await Run.main(Array(arguments.dropFirst()))
+            // A `run` that does not parse on its own goes through the full command, so errors and
+            // usage read exactly as before ("astralisd run ...").
+            if runOnly, let command = (try? Run.parseAsRoot(Array(arguments.dropFirst()))) as? Run {
+                do {
+                    try await command.run()
+                } catch {
+                    Astralisd.exit(withError: error)
+                }
             } else {
                 await Astralisd.main()
             }
