@@ -10,8 +10,7 @@ import Rules
 import ServiceLifecycle
 import Storage
 
-/// `astralisd`: the daemon and its operator commands.
-@main
+/// `astralisd`: the daemon and its operator commands (entry point: `AstralisdMain`).
 struct Astralisd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "astralisd",
