@@ -31,7 +31,8 @@ OUT_SCRIPT="$root/scripts/link-order.ld"  # both are what RELEASE_BUILD links wi
 WEBHOOK_PORT="${WEBHOOK_PORT:-18080}"
 ADMIN_PORT="${ADMIN_PORT:-19090}"
 [[ -x "$BIN" ]] || { echo "no executable $BIN (build with scripts/lib.sh RELEASE_BUILD first)" >&2; exit 1; }
-scratch="$(cd "$(dirname "$BIN")/../.." && pwd)"
+# -P: BIN may be given through the scratch directory's `release` symlink.
+scratch="$(cd -P "$(dirname "$BIN")/../.." && pwd)"
 
 work="$(mktemp -d /tmp/astralisd-order.XXXXXX)"
 pid=""
