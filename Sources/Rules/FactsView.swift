@@ -58,9 +58,8 @@ final class FactsView {
         /// Whether each text is ASCII only: case-insensitive substring tests then fold ASCII
         /// letters while comparing, without a lower-cased copy.
         var asciiBuffer: UnsafeMutableBufferPointer<Bool>?
-        /// Array forms for the slower paths (regular expressions, traces).
+        /// The texts as an array, for the slower paths (regular expressions, traces).
         var texts: [String]?
-        var lowered: [String]?
         /// The texts as traces show them.
         var display: [String]?
         var numbers: [Double?]?
@@ -121,6 +120,13 @@ final class FactsView {
         return (extra + 16).bindMemory(to: Element.self, capacity: capacity)
     }
 
+    /// `count` values made by `element(index)`, in memory the view owns (`allocate`).
+    private func owned<Element>(_ count: Int, _ element: (Int) -> Element) -> UnsafeMutableBufferPointer<Element> {
+        let start = allocate(Element.self, count: count)
+        for index in 0..<count { (start + index).initialize(to: element(index)) }
+        return UnsafeMutableBufferPointer(start: start, count: count)
+    }
+
     func values(_ leaf: Leaf) -> [FieldValue] {
         let slot = slots + leaf.slot
         if let cached = slot.pointee.values { return cached }
@@ -134,9 +140,7 @@ final class FactsView {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.textBuffer { return UnsafeBufferPointer(buffer) }
         let values = values(leaf)
-        let start = allocate(String.self, count: values.count)
-        for index in values.indices { (start + index).initialize(to: values[index].text) }
-        let owned = UnsafeMutableBufferPointer(start: start, count: values.count)
+        let owned = owned(values.count) { values[$0].text }
         slot.pointee.textBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -146,9 +150,7 @@ final class FactsView {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.loweredBuffer { return UnsafeBufferPointer(buffer) }
         let texts = textBuffer(leaf)
-        let start = allocate(String.self, count: texts.count)
-        for index in texts.indices { (start + index).initialize(to: Self.lowercased(texts[index])) }
-        let owned = UnsafeMutableBufferPointer(start: start, count: texts.count)
+        let owned = owned(texts.count) { Self.lowercased(texts[$0]) }
         slot.pointee.loweredBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -158,15 +160,6 @@ final class FactsView {
         if let cached = slot.pointee.texts { return cached }
         let computed = Array(textBuffer(leaf))
         slot.pointee.texts = computed
-        return computed
-    }
-
-    /// String forms, lower-cased, for case-insensitive comparisons.
-    func lowered(_ leaf: Leaf) -> [String] {
-        let slot = slots + leaf.slot
-        if let cached = slot.pointee.lowered { return cached }
-        let computed = Array(loweredBuffer(leaf))
-        slot.pointee.lowered = computed
         return computed
     }
 
@@ -206,7 +199,8 @@ final class FactsView {
     func numberBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Double> {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.numberBuffer { return UnsafeBufferPointer(buffer) }
-        let buffer = doubles(numbers(leaf).map { $0 ?? .nan })
+        let numbers = numbers(leaf)
+        let buffer = owned(numbers.count) { numbers[$0] ?? .nan }
         slot.pointee.numberBuffer = buffer
         return UnsafeBufferPointer(buffer)
     }
@@ -215,19 +209,18 @@ final class FactsView {
     func dateBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Double> {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.dateBuffer { return UnsafeBufferPointer(buffer) }
-        let buffer = doubles(dates(leaf).map { $0?.timeIntervalSinceReferenceDate ?? .nan })
+        let dates = dates(leaf)
+        let buffer = owned(dates.count) { dates[$0]?.timeIntervalSinceReferenceDate ?? .nan }
         slot.pointee.dateBuffer = buffer
         return UnsafeBufferPointer(buffer)
     }
 
-    /// `ascii(leaf)` in a buffer the view owns.
+    /// Whether each text of the field is ASCII only, in a buffer the view owns.
     func asciiBuffer(_ leaf: Leaf) -> UnsafeBufferPointer<Bool> {
         let slot = slots + leaf.slot
         if let buffer = slot.pointee.asciiBuffer { return UnsafeBufferPointer(buffer) }
         let texts = textBuffer(leaf)
-        let start = allocate(Bool.self, count: texts.count)
-        for index in texts.indices { (start + index).initialize(to: UTF8Search.isASCII(texts[index])) }
-        let owned = UnsafeMutableBufferPointer(start: start, count: texts.count)
+        let owned = owned(texts.count) { UTF8Search.isASCII(texts[$0]) }
         slot.pointee.asciiBuffer = owned
         return UnsafeBufferPointer(owned)
     }
@@ -245,11 +238,6 @@ final class FactsView {
         return slot.pointee.present == 2
     }
 
-    private func doubles(_ values: [Double]) -> UnsafeMutableBufferPointer<Double> {
-        let start = allocate(Double.self, count: values.count)
-        for index in values.indices { (start + index).initialize(to: values[index]) }
-        return UnsafeMutableBufferPointer(start: start, count: values.count)
-    }
 
     func numbers(_ leaf: Leaf) -> [Double?] {
         let slot = slots + leaf.slot

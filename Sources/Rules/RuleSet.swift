@@ -16,16 +16,9 @@ public struct RuleSet: Sendable {
     /// Every leaf condition of the file; `ConditionNode.leaf` indexes it and the compact trace
     /// of a decision records these indexes.
     let leaves: [Leaf]
-    /// Leaves per organization (an upper bound of the leaf results one decision records).
-    let leafCounts: [String: Int]
-    /// What the evaluation loop walks, per organization: each rule unretained with the range of its
-    /// nodes in `nodes`. `rulesByOrganization` and `leaves` keep every rule and leaf alive for the
-    /// set's lifetime, so the hot loop reads them without retain/release traffic (which was half of
-    /// a decision's time in the profile).
-    let compiled: [String: [CompiledRule]]
     /// Every rule's condition nodes, concatenated in file order.
     let nodes: [ConditionNode]
-    /// `leaves`, unretained (see `compiled`).
+    /// `leaves`, unretained (see `OrganizationRules.compiled`).
     let leafRefs: [Unmanaged<Leaf>]
     /// Distinct leaf tests (see `ConditionNode.memo`).
     let memoSlots: Int
@@ -43,7 +36,6 @@ public struct RuleSet: Sendable {
         self.templates = templates
         self.fieldSlots = fieldSlots
         self.leaves = leaves
-        self.leafCounts = leafCounts
         // Memo slots: one per distinct test.
         var memoByKey: [String: Int32] = [:]
         let memoOfLeaf = leaves.map { leaf -> Int32 in
@@ -104,13 +96,14 @@ public struct RuleSet: Sendable {
             }
         }
         self.nodes = nodes
-        self.compiled = compiled
         leafRefs = leaves.map { Unmanaged.passUnretained($0) }
         var organizations: [String: OrganizationRules] = [:]
         for (organization, rules) in rulesByOrganization {
-            organizations[organization] = OrganizationRules(rules: rules, compiled: compiled[organization] ?? [], leafCount: leafCounts[organization] ?? 0)
+            organizations[organization] = OrganizationRules(rules: rules, compiled: compiled[organization] ?? [])
         }
         self.organizations = organizations
+        // Each leaf node is evaluated at most once per decision: the organization with most
+        // leaves bounds the records one decision writes.
         blocks = DecisionBlocks(layout: DecisionLayout(
             slotCount: fieldSlots, memoCount: memoSlots,
             recordCapacity: leafCounts.values.max() ?? 0, ruleCapacity: rulesByOrganization.values.map(\.count).max() ?? 0
@@ -127,9 +120,10 @@ public struct RuleSet: Sendable {
 /// One organization's rules, as evaluation reads them.
 struct OrganizationRules: Sendable {
     let rules: [Rule]
+    /// What the evaluation loop walks: each rule unretained with the range of its nodes in
+    /// `RuleSet.nodes`. `rules` and `RuleSet.leaves` keep every rule and leaf alive for the set's
+    /// lifetime, so the hot loop reads them without retain/release traffic.
     let compiled: [CompiledRule]
-    /// Leaf nodes across the rules: a bound of the leaf results one decision records.
-    let leafCount: Int
 }
 
 /// A rule as the evaluation loop sees it: unretained, with its nodes' place in `RuleSet.nodes`.
