@@ -115,10 +115,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // libcurl (SMTP client for replies); shim.h wraps the variadic curl_easy_setopt/getinfo.
+        // libcurl (SMTP client for replies): the header only. The library is opened with dlopen
+        // when the first message is sent (see shim.h), so it is not linked and has no pkg-config
+        // link flags; shim.h also wraps the variadic curl_easy_setopt/getinfo.
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-gnutls-dev"])]
         ),
         // libical 3.0 (iCalendar objects for invitations, iTIP replies, recurrence expansion).

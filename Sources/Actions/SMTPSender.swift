@@ -72,7 +72,6 @@ public final class SMTPSender: Sendable {
     /// `threads`: transfers that may run at once (across accounts); also the most idle
     /// connections kept per account.
     public init(threads: Int = 4) {
-        CurlRuntime.ensureInitialized()
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
         maxIdlePerAccount = max(1, threads)
@@ -120,14 +119,91 @@ public final class SMTPSender: Sendable {
     }
 }
 
-/// `curl_global_init` must run once per process before any other libcurl call, and not concurrently.
-enum CurlRuntime {
-    private static let initialized: Bool = {
-        curl_global_init(CCURL_GLOBAL_DEFAULT)
-        return true
-    }()
+/// libcurl, opened on first use rather than linked (Sources/CCurl/shim.h says why): the first
+/// message sent loads it, and a daemon that never sends mail never maps it.
+public final class CurlLibrary: @unchecked Sendable {
+    /// Sonames tried in order: the GnuTLS build the package is built against (Debian's
+    /// libcurl3-gnutls), then the OpenSSL build (libcurl4), which has the same API and ABI.
+    public static let sonames = ["libcurl-gnutls.so.4", "libcurl.so.4"]
 
-    static func ensureInitialized() { _ = initialized }
+    public struct LoadError: Error, CustomStringConvertible, Equatable {
+        public var description: String
+    }
+
+    /// The process's libcurl, loaded and `curl_global_init`-ed once (Swift runs a global's
+    /// initialiser once, thread-safely, which is what `curl_global_init` asks for).
+    public static let shared: Result<CurlLibrary, LoadError> = load(sonames)
+
+    /// The function table; immutable once loaded and never freed (the library stays loaded).
+    /// The typed `ccurl_setopt_*` / `ccurl_getinfo_long` wrappers take it.
+    let api: UnsafePointer<ccurl_api>
+    let easyInit: @convention(c) () -> UnsafeMutableRawPointer?
+    let easyCleanup: @convention(c) (UnsafeMutableRawPointer?) -> Void
+    let easyPerform: @convention(c) (UnsafeMutableRawPointer?) -> CURLcode
+    let easyStrerror: @convention(c) (CURLcode) -> UnsafePointer<CChar>?
+    let slistAppend: @convention(c) (UnsafeMutablePointer<curl_slist>?, UnsafePointer<CChar>?) -> UnsafeMutablePointer<curl_slist>?
+    let slistFreeAll: @convention(c) (UnsafeMutablePointer<curl_slist>?) -> Void
+    /// `curl_version()`: "libcurl/7.88.1 GnuTLS/3.7.9 …".
+    public let version: String
+
+    private init(
+        api: UnsafePointer<ccurl_api>, easyInit: @escaping @convention(c) () -> UnsafeMutableRawPointer?,
+        easyCleanup: @escaping @convention(c) (UnsafeMutableRawPointer?) -> Void,
+        easyPerform: @escaping @convention(c) (UnsafeMutableRawPointer?) -> CURLcode,
+        easyStrerror: @escaping @convention(c) (CURLcode) -> UnsafePointer<CChar>?,
+        slistAppend: @escaping @convention(c) (UnsafeMutablePointer<curl_slist>?, UnsafePointer<CChar>?) -> UnsafeMutablePointer<curl_slist>?,
+        slistFreeAll: @escaping @convention(c) (UnsafeMutablePointer<curl_slist>?) -> Void, version: String
+    ) {
+        self.api = api
+        self.easyInit = easyInit
+        self.easyCleanup = easyCleanup
+        self.easyPerform = easyPerform
+        self.easyStrerror = easyStrerror
+        self.slistAppend = slistAppend
+        self.slistFreeAll = slistFreeAll
+        self.version = version
+    }
+
+    /// Opens the first of `names` that loads. Each call that succeeds keeps its table for good,
+    /// so this is for `shared` and for tests of the failure path.
+    public static func load(_ names: [String]) -> Result<CurlLibrary, LoadError> {
+        let table = UnsafeMutablePointer<ccurl_api>.allocate(capacity: 1)
+        table.initialize(to: ccurl_api())
+        var error = [CChar](repeating: 0, count: 512)
+        let status = withCStrings(names) { pointers in
+            error.withUnsafeMutableBufferPointer { buffer in
+                ccurl_load(pointers.baseAddress, Int32(pointers.count), table, buffer.baseAddress, buffer.count)
+            }
+        }
+        let functions = table.pointee
+        guard status == 0, let globalInit = functions.global_init, let version = functions.version,
+              let easyInit = functions.easy_init, let easyCleanup = functions.easy_cleanup,
+              let easyPerform = functions.easy_perform, let easyStrerror = functions.easy_strerror,
+              let slistAppend = functions.slist_append, let slistFreeAll = functions.slist_free_all
+        else {
+            table.deallocate()
+            let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return .failure(LoadError(description: "libcurl could not be loaded (tried \(names.joined(separator: ", "))): \(reason); install Debian's libcurl3-gnutls"))
+        }
+        let initialized = globalInit(CCURL_GLOBAL_DEFAULT)
+        guard initialized == CURLE_OK else {
+            let reason = easyStrerror(initialized).map { String(cString: $0) } ?? "error \(initialized.rawValue)"
+            table.deallocate()
+            return .failure(LoadError(description: "curl_global_init failed: \(reason)"))
+        }
+        return .success(CurlLibrary(
+            api: table, easyInit: easyInit, easyCleanup: easyCleanup, easyPerform: easyPerform, easyStrerror: easyStrerror,
+            slistAppend: slistAppend, slistFreeAll: slistFreeAll, version: version().map { String(cString: $0) } ?? "libcurl"
+        ))
+    }
+
+    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafeBufferPointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer(body)
+    }
+
+    func strerror(_ code: CURLcode) -> String { easyStrerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)" }
 }
 
 /// One libcurl easy handle and the connection libcurl keeps inside it.
@@ -141,76 +217,84 @@ final class SMTPConnection: @unchecked Sendable {
         var message: Data
     }
 
-    private let handle: UnsafeMutableRawPointer?
+    /// Created by the first transfer, so that making a connection object loads nothing.
+    private var handle: UnsafeMutableRawPointer?
     private let errorBuffer: UnsafeMutablePointer<CChar>
 
     init() {
-        handle = curl_easy_init()
         errorBuffer = .allocate(capacity: Int(CCURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CCURL_ERROR_SIZE))
     }
 
     deinit {
-        if let handle { curl_easy_cleanup(handle) }
+        // A handle exists only if libcurl loaded.
+        if let handle, case .success(let curl) = CurlLibrary.shared { curl.easyCleanup(handle) }
         errorBuffer.deallocate()
     }
 
     /// Runs one SMTP transaction (blocking).
     func perform(_ request: Request) -> Result<SMTPReceipt, SMTPSendError> {
+        let curl: CurlLibrary
+        switch CurlLibrary.shared {
+        case .success(let loaded): curl = loaded
+        case .failure(let error): return .failure(.connection(error.description, messageTransmitted: false))
+        }
+        let api = curl.api
+        if handle == nil { handle = curl.easyInit() }
         guard let handle else { return .failure(.connection("libcurl could not create a handle", messageTransmitted: false)) }
         let account = request.account
         let upload = UploadSource(request.message)
         let transcript = ServerTranscript()
         var recipients: UnsafeMutablePointer<curl_slist>?
         for recipient in request.envelope.recipients {
-            recipients = curl_slist_append(recipients, "<\(recipient)>")
+            recipients = curl.slistAppend(recipients, "<\(recipient)>")
         }
-        defer { curl_slist_free_all(recipients) }
+        defer { curl.slistFreeAll(recipients) }
         errorBuffer[0] = 0
 
         let scheme = account.tls == .implicit ? "smtps" : "smtp"
         let host = account.host.contains(":") ? "[\(account.host)]" : account.host
         var status = CURLE_OK
         func set(_ result: CURLcode) { if status == CURLE_OK { status = result } }
-        set(ccurl_setopt_string(handle, CCURL_URL, "\(scheme)://\(host):\(account.port)/\(account.messageIDDomain)"))
-        set(ccurl_setopt_string(handle, CCURL_PROTOCOLS_STR, "smtp,smtps"))
-        set(ccurl_setopt_long(handle, CCURL_USE_SSL, account.tls == .none ? CCURL_USESSL_NONE : CCURL_USESSL_ALL))
+        set(ccurl_setopt_string(api, handle, CCURL_URL, "\(scheme)://\(host):\(account.port)/\(account.messageIDDomain)"))
+        set(ccurl_setopt_string(api, handle, CCURL_PROTOCOLS_STR, "smtp,smtps"))
+        set(ccurl_setopt_long(api, handle, CCURL_USE_SSL, account.tls == .none ? CCURL_USESSL_NONE : CCURL_USESSL_ALL))
         // Handles are kept per account settings (see `SMTPSender.poolKey`), so a CA file set once stays right.
-        if let caFile = account.caFile { set(ccurl_setopt_string(handle, CCURL_CAINFO, caFile)) }
-        set(ccurl_setopt_long(handle, CCURL_NOSIGNAL, 1))
-        set(ccurl_setopt_long(handle, CCURL_CONNECTTIMEOUT_MS, Int(account.connectTimeout * 1000)))
-        set(ccurl_setopt_long(handle, CCURL_TIMEOUT_MS, Int(account.timeout * 1000)))
-        set(ccurl_setopt_long(handle, CCURL_FORBID_REUSE, account.connectionReuse ? 0 : 1))
-        set(ccurl_setopt_pointer(handle, CCURL_ERRORBUFFER, errorBuffer))
+        if let caFile = account.caFile { set(ccurl_setopt_string(api, handle, CCURL_CAINFO, caFile)) }
+        set(ccurl_setopt_long(api, handle, CCURL_NOSIGNAL, 1))
+        set(ccurl_setopt_long(api, handle, CCURL_CONNECTTIMEOUT_MS, Int(account.connectTimeout * 1000)))
+        set(ccurl_setopt_long(api, handle, CCURL_TIMEOUT_MS, Int(account.timeout * 1000)))
+        set(ccurl_setopt_long(api, handle, CCURL_FORBID_REUSE, account.connectionReuse ? 0 : 1))
+        set(ccurl_setopt_pointer(api, handle, CCURL_ERRORBUFFER, errorBuffer))
         if let username = account.username {
-            set(ccurl_setopt_string(handle, CCURL_USERNAME, username))
+            set(ccurl_setopt_string(api, handle, CCURL_USERNAME, username))
             switch account.auth {
             case .plain, .login:
-                set(ccurl_setopt_string(handle, CCURL_PASSWORD, request.secret))
-                set(ccurl_setopt_string(handle, CCURL_LOGIN_OPTIONS, account.auth == .plain ? "AUTH=PLAIN" : "AUTH=LOGIN"))
-                set(ccurl_setopt_string(handle, CCURL_XOAUTH2_BEARER, nil))
+                set(ccurl_setopt_string(api, handle, CCURL_PASSWORD, request.secret))
+                set(ccurl_setopt_string(api, handle, CCURL_LOGIN_OPTIONS, account.auth == .plain ? "AUTH=PLAIN" : "AUTH=LOGIN"))
+                set(ccurl_setopt_string(api, handle, CCURL_XOAUTH2_BEARER, nil))
             case .xoauth2:
-                set(ccurl_setopt_string(handle, CCURL_PASSWORD, nil))
-                set(ccurl_setopt_string(handle, CCURL_LOGIN_OPTIONS, "AUTH=XOAUTH2"))
-                set(ccurl_setopt_string(handle, CCURL_XOAUTH2_BEARER, request.secret))
+                set(ccurl_setopt_string(api, handle, CCURL_PASSWORD, nil))
+                set(ccurl_setopt_string(api, handle, CCURL_LOGIN_OPTIONS, "AUTH=XOAUTH2"))
+                set(ccurl_setopt_string(api, handle, CCURL_XOAUTH2_BEARER, request.secret))
             }
         } else {
-            set(ccurl_setopt_string(handle, CCURL_USERNAME, nil))
-            set(ccurl_setopt_string(handle, CCURL_PASSWORD, nil))
-            set(ccurl_setopt_string(handle, CCURL_LOGIN_OPTIONS, nil))
-            set(ccurl_setopt_string(handle, CCURL_XOAUTH2_BEARER, nil))
+            set(ccurl_setopt_string(api, handle, CCURL_USERNAME, nil))
+            set(ccurl_setopt_string(api, handle, CCURL_PASSWORD, nil))
+            set(ccurl_setopt_string(api, handle, CCURL_LOGIN_OPTIONS, nil))
+            set(ccurl_setopt_string(api, handle, CCURL_XOAUTH2_BEARER, nil))
         }
-        set(ccurl_setopt_string(handle, CCURL_MAIL_FROM, "<\(request.envelope.from)>"))
-        set(ccurl_setopt_slist(handle, CCURL_MAIL_RCPT, recipients))
-        set(ccurl_setopt_long(handle, CCURL_UPLOAD, 1))
-        set(ccurl_setopt_io_callback(handle, CCURL_READFUNCTION, { buffer, size, count, userdata in
+        set(ccurl_setopt_string(api, handle, CCURL_MAIL_FROM, "<\(request.envelope.from)>"))
+        set(ccurl_setopt_slist(api, handle, CCURL_MAIL_RCPT, recipients))
+        set(ccurl_setopt_long(api, handle, CCURL_UPLOAD, 1))
+        set(ccurl_setopt_io_callback(api, handle, CCURL_READFUNCTION, { buffer, size, count, userdata in
             guard let buffer, let userdata else { return CCURL_READFUNC_ABORT }
             return Unmanaged<UploadSource>.fromOpaque(userdata).takeUnretainedValue().read(into: buffer, capacity: size * count)
         }))
         // The server's answers are read through libcurl's debug stream, the only place libcurl
         // exposes the reply text (`550 5.1.1 <x>: recipient rejected`), not just its code.
-        set(ccurl_setopt_long(handle, CCURL_VERBOSE, 1))
-        set(ccurl_setopt_debug_callback(handle, { _, type, data, size, userdata in
+        set(ccurl_setopt_long(api, handle, CCURL_VERBOSE, 1))
+        set(ccurl_setopt_debug_callback(api, handle, { _, type, data, size, userdata in
             guard type == CCURL_DEBUG_HEADER_IN, let data, let userdata else { return 0 }
             let text = String(decoding: UnsafeRawBufferPointer(start: data, count: size), as: UTF8.self)
             Unmanaged<ServerTranscript>.fromOpaque(userdata).takeUnretainedValue().record(text)
@@ -223,27 +307,27 @@ final class SMTPConnection: @unchecked Sendable {
             uploadPointer.release()
             transcriptPointer.release()
         }
-        set(ccurl_setopt_pointer(handle, CCURL_READDATA, uploadPointer.toOpaque()))
-        set(ccurl_setopt_debug_data(handle, transcriptPointer.toOpaque()))
+        set(ccurl_setopt_pointer(api, handle, CCURL_READDATA, uploadPointer.toOpaque()))
+        set(ccurl_setopt_debug_data(api, handle, transcriptPointer.toOpaque()))
         guard status == CURLE_OK else {
-            return .failure(.connection("libcurl rejected an option: \(String(cString: curl_easy_strerror(status)))", messageTransmitted: false))
+            return .failure(.connection("libcurl rejected an option: \(curl.strerror(status))", messageTransmitted: false))
         }
 
-        let result = curl_easy_perform(handle)
+        let result = curl.easyPerform(handle)
         // No dangling pointers into this call's buffers stay on a handle that outlives it.
-        _ = ccurl_setopt_pointer(handle, CCURL_READDATA, nil)
-        _ = ccurl_setopt_debug_data(handle, nil)
-        _ = ccurl_setopt_slist(handle, CCURL_MAIL_RCPT, nil)
+        _ = ccurl_setopt_pointer(api, handle, CCURL_READDATA, nil)
+        _ = ccurl_setopt_debug_data(api, handle, nil)
+        _ = ccurl_setopt_slist(api, handle, CCURL_MAIL_RCPT, nil)
         var code = 0
-        _ = ccurl_getinfo_long(handle, CCURL_INFO_RESPONSE_CODE, &code)
+        _ = ccurl_getinfo_long(api, handle, CCURL_INFO_RESPONSE_CODE, &code)
         var connects = 0
-        _ = ccurl_getinfo_long(handle, CCURL_INFO_NUM_CONNECTS, &connects)
+        _ = ccurl_getinfo_long(api, handle, CCURL_INFO_NUM_CONNECTS, &connects)
         // After a refusal libcurl still says QUIT; the reply that matters is the one with the code.
         let reply = transcript.lastReply(withCode: code) ?? transcript.lastReply ?? (code > 0 ? "\(code)" : "")
         if result == CURLE_OK {
             return .success(SMTPReceipt(reply: reply, newConnections: connects))
         }
-        let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(result))
+        let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : curl.strerror(result)
         switch code {
         case 500...599: return .failure(.rejected(code: code, reply: reply.isEmpty ? detail : reply))
         case 400...499: return .failure(.deferred(code: code, reply: reply.isEmpty ? detail : reply))

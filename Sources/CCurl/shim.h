@@ -1,36 +1,95 @@
 #ifndef CCURL_SHIM_H
 #define CCURL_SHIM_H
 
-// libcurl for Swift. curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot
-// call, so each argument type gets a typed static inline wrapper. Nothing here owns memory.
+// libcurl for Swift: its header, a table of its functions loaded at run time, and typed wrappers
+// for the variadic ones.
 
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <stdio.h>
 
-static inline CURLcode ccurl_setopt_long(CURL *handle, CURLoption option, long value) {
-    return curl_easy_setopt(handle, option, value);
+// libcurl is opened with dlopen when the first message is sent, not linked: through libssh2,
+// Kerberos and LDAP it brings about 4 MB of libraries (OpenSSL's libcrypto alone is 2.9 MB
+// resident) that a daemon which never sends mail would otherwise carry from start-up. The
+// header is still libcurl's own, so every type and constant is checked at compile time; only
+// the functions are reached through this table.
+typedef struct ccurl_api {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *handle);
+    CURLcode (*easy_perform)(CURL *handle);
+    const char *(*easy_strerror)(CURLcode code);
+    struct curl_slist *(*slist_append)(struct curl_slist *list, const char *string);
+    void (*slist_free_all)(struct curl_slist *list);
+    char *(*version)(void);
+    // Variadic in libcurl (CURLcode (*)(CURL *, CURLoption, ...)), which Swift cannot import;
+    // the typed wrappers below cast them back and call them as variadic functions.
+    void *easy_setopt;
+    void *easy_getinfo;
+} ccurl_api;
+
+typedef CURLcode (*ccurl_setopt_function)(CURL *handle, CURLoption option, ...);
+typedef CURLcode (*ccurl_getinfo_function)(CURL *handle, CURLINFO info, ...);
+
+// Opens the first of `names` (sonames) that loads and fills `api`. Returns 0, or -1 with the
+// reason in `error` (dlerror's text for the last name tried, or the missing symbol).
+static inline int ccurl_load(const char *const *names, int count, ccurl_api *api, char *error, size_t error_size) {
+    void *library = NULL;
+    error[0] = 0;
+    for (int index = 0; index < count && library == NULL; index++) {
+        library = dlopen(names[index], RTLD_NOW | RTLD_LOCAL);
+        if (library == NULL) {
+            const char *why = dlerror();
+            snprintf(error, error_size, "%s", why ? why : names[index]);
+        }
+    }
+    if (library == NULL) return -1;
+#define CCURL_SYMBOL(field, name) \
+    do { \
+        *(void **)(&api->field) = dlsym(library, name); \
+        if (api->field == NULL) { snprintf(error, error_size, "libcurl has no symbol %s", name); dlclose(library); return -1; } \
+    } while (0)
+    CCURL_SYMBOL(global_init, "curl_global_init");
+    CCURL_SYMBOL(easy_init, "curl_easy_init");
+    CCURL_SYMBOL(easy_cleanup, "curl_easy_cleanup");
+    CCURL_SYMBOL(easy_perform, "curl_easy_perform");
+    CCURL_SYMBOL(easy_strerror, "curl_easy_strerror");
+    CCURL_SYMBOL(slist_append, "curl_slist_append");
+    CCURL_SYMBOL(slist_free_all, "curl_slist_free_all");
+    CCURL_SYMBOL(version, "curl_version");
+    CCURL_SYMBOL(easy_setopt, "curl_easy_setopt");
+    CCURL_SYMBOL(easy_getinfo, "curl_easy_getinfo");
+#undef CCURL_SYMBOL
+    return 0;
 }
-static inline CURLcode ccurl_setopt_string(CURL *handle, CURLoption option, const char *value) {
-    return curl_easy_setopt(handle, option, value);
+
+// curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call, so each argument
+// type gets a typed wrapper. Nothing here owns memory.
+static inline CURLcode ccurl_setopt_long(const ccurl_api *api, CURL *handle, CURLoption option, long value) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, option, value);
 }
-static inline CURLcode ccurl_setopt_pointer(CURL *handle, CURLoption option, void *value) {
-    return curl_easy_setopt(handle, option, value);
+static inline CURLcode ccurl_setopt_string(const ccurl_api *api, CURL *handle, CURLoption option, const char *value) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, option, value);
 }
-static inline CURLcode ccurl_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value) {
-    return curl_easy_setopt(handle, option, value);
+static inline CURLcode ccurl_setopt_pointer(const ccurl_api *api, CURL *handle, CURLoption option, void *value) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, option, value);
+}
+static inline CURLcode ccurl_setopt_slist(const ccurl_api *api, CURL *handle, CURLoption option, struct curl_slist *value) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, option, value);
 }
 typedef size_t (*ccurl_io_callback)(char *buffer, size_t size, size_t count, void *userdata);
-static inline CURLcode ccurl_setopt_io_callback(CURL *handle, CURLoption option, ccurl_io_callback callback) {
-    return curl_easy_setopt(handle, option, callback);
+static inline CURLcode ccurl_setopt_io_callback(const ccurl_api *api, CURL *handle, CURLoption option, ccurl_io_callback callback) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, option, callback);
 }
 typedef int (*ccurl_debug_callback)(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata);
-static inline CURLcode ccurl_setopt_debug_callback(CURL *handle, ccurl_debug_callback callback) {
-    return curl_easy_setopt(handle, CURLOPT_DEBUGFUNCTION, callback);
+static inline CURLcode ccurl_setopt_debug_callback(const ccurl_api *api, CURL *handle, ccurl_debug_callback callback) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, CURLOPT_DEBUGFUNCTION, callback);
 }
-static inline CURLcode ccurl_setopt_debug_data(CURL *handle, void *userdata) {
-    return curl_easy_setopt(handle, CURLOPT_DEBUGDATA, userdata);
+static inline CURLcode ccurl_setopt_debug_data(const ccurl_api *api, CURL *handle, void *userdata) {
+    return ((ccurl_setopt_function)api->easy_setopt)(handle, CURLOPT_DEBUGDATA, userdata);
 }
-static inline CURLcode ccurl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
-    return curl_easy_getinfo(handle, info, value);
+static inline CURLcode ccurl_getinfo_long(const ccurl_api *api, CURL *handle, CURLINFO info, long *value) {
+    return ((ccurl_getinfo_function)api->easy_getinfo)(handle, info, value);
 }
 
 // The option and info constants are enum values built by macros; Swift imports them, but these

@@ -1,3 +1,4 @@
+import Actions
 import ArgumentParser
 import Core
 import Foundation
@@ -123,6 +124,12 @@ struct Check: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(loaded.path): 1 error\n  - \(problem)\n".utf8))
                 throw ExitCode(1)
             }
+        }
+        // Replies go out through libcurl, opened only when the first one is sent: make sure now
+        // that it is there, rather than on the first reply.
+        if !config.smtpAccounts.isEmpty, case .failure(let error) = CurlLibrary.shared {
+            FileHandle.standardError.write(Data("\(loaded.path): 1 error\n  - smtp_accounts: \(error)\n".utf8))
+            throw ExitCode(1)
         }
         print("\(loaded.path): configuration ok (\(config.organizations.count) organization(s), \(config.pipelines.count) pipeline(s), \(config.sources.count) source(s); state in \(config.stateDir))")
         if let rules = loaded.rules, let file = config.rulesFile {

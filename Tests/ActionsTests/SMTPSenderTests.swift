@@ -178,3 +178,34 @@ struct SMTPSenderTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+@Suite("libcurl loaded at run time")
+struct CurlLibraryTests {
+    @Test("the installed libcurl loads, once, and names its version")
+    func loads() throws {
+        let curl = try CurlLibrary.shared.get()
+        #expect(curl.version.hasPrefix("libcurl/"), "\(curl.version)")
+        #expect(try CurlLibrary.shared.get() === curl)
+    }
+
+    @Test("a libcurl that is not installed is a clear error naming what was tried and what to install")
+    func missing() {
+        let result = CurlLibrary.load(["libcurl-astralisd-absent.so.9", "libcurl-astralisd-absent.so.8"])
+        guard case .failure(let error) = result else {
+            Issue.record("loaded a library that does not exist")
+            return
+        }
+        #expect(error.description.contains("tried libcurl-astralisd-absent.so.9, libcurl-astralisd-absent.so.8"), "\(error)")
+        #expect(error.description.contains("cannot open shared object file"), "dlerror's reason: \(error)")
+        #expect(error.description.contains("libcurl3-gnutls"), "\(error)")
+    }
+
+    @Test("a library without libcurl's functions is refused by name")
+    func wrongLibrary() {
+        guard case .failure(let error) = CurlLibrary.load(["libz.so.1"]) else {
+            Issue.record("libz was taken for libcurl")
+            return
+        }
+        #expect(error.description.contains("libcurl has no symbol curl_global_init"), "\(error)")
+    }
+}

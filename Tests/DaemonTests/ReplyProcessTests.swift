@@ -54,6 +54,8 @@ extension DaemonProcessTests {
                 org["reply_account"] = "support"
             })
             let daemon = try await fixture.startReady()
+            // libcurl is opened by the first send, not at start-up (Sources/CCurl/shim.h).
+            #expect(try !Self.mapsLibcurl(daemon.pid), "libcurl is mapped before any mail was sent")
 
             let customer = TestSMTPServer.recipient()
             let list = TestSMTPServer.recipient()
@@ -84,6 +86,7 @@ extension DaemonProcessTests {
             #expect(text.contains("\r\nTo: Ada Lovelace <\(customer)>\r\n"))
             #expect(text.contains("From: Acme Support <support@acme.example>"))
             #expect(received[0].envelope["auth_user"] as? String == smtp.user)
+            #expect(try Self.mapsLibcurl(daemon.pid), "the reply was sent, so libcurl is loaded")
 
             // All three intakes are processed and their reply jobs have run.
             let store = try SQLiteStore(path: fixture.stateDir + "/astralisd.sqlite", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -113,6 +116,15 @@ extension DaemonProcessTests {
             _ = try await admin.select("INBOX")
             try await admin.delete(folder: folder)
             await admin.shutdown()
+        }
+
+        /// Whether the process maps a libcurl. /proc files report size 0, so they are read to EOF.
+        static func mapsLibcurl(_ pid: pid_t) throws -> Bool {
+            let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps"))
+            defer { try? file.close() }
+            let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+            guard maps.contains("r-xp") else { throw HarnessError("/proc/\(pid)/maps read as \(maps.utf8.count) bytes") }
+            return maps.contains("/libcurl")
         }
     }
 
