@@ -29,8 +29,11 @@ ensure_swift() {
 # Debian packages the daemon builds and runs against.
 BUILD_PACKAGES=(libsqlite3-dev libgmime-3.0-dev libetpan-dev libgnutls28-dev pkg-config curl ca-certificates libcurl4-gnutls-dev)
 # Documents (docs/documents.md): poppler-glib + cairo (PDF text, rendering), Tesseract + Leptonica
-# (OCR, image decoding), English and orientation data for Tesseract, zlib (Flate bomb check).
-BUILD_PACKAGES+=(libpoppler-glib-dev libcairo2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-osd zlib1g-dev)
+# (OCR, image decoding), English and orientation data for Tesseract, zlib (Flate bomb check), and
+# the URW base-35 fonts: poppler renders PDFs that name a standard font without embedding it
+# (Helvetica, Times...) with these metric-compatible faces; without them fontconfig substitutes
+# DejaVu, whose wider glyphs OCR reads worse ("4711" came back as "4/711").
+BUILD_PACKAGES+=(libpoppler-glib-dev libcairo2-dev libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-osd zlib1g-dev fonts-urw-base35)
 # Scheduling (docs/scheduling.md): libical 3.0 for iCalendar invitations, iTIP replies, recurrences.
 BUILD_PACKAGES+=(libical-dev)
 

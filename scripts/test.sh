@@ -12,7 +12,9 @@ source scripts/lib.sh
 # test certificate) serve the IMAP tests; python3 + pip run aiosmtpd, the SMTP server of the reply tests.
 ensure_packages "${BUILD_PACKAGES[@]}" systemd dovecot-core dovecot-imapd openssl python3 python3-pip
 # Radicale (Debian) serves the CalDAV provider tests (scripts/radicale.sh).
-ensure_packages radicale
+# python3-tz is only a Recommends of python3-vobject, but Radicale needs it to read VTIMEZONEs
+# (without it every PUT with a time zone is a 400).
+ensure_packages radicale python3-tz
 ensure_swift
 
 echo "==> starting Dovecot for the IMAP tests"
