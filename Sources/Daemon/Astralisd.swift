@@ -127,9 +127,15 @@ struct Check: AsyncParsableCommand {
         }
         // Replies go out through libcurl, opened only when the first one is sent: make sure now
         // that it is there, rather than on the first reply.
-        if !config.smtpAccounts.isEmpty, case .failure(let error) = CurlLibrary.shared {
-            FileHandle.standardError.write(Data("\(loaded.path): 1 error\n  - smtp_accounts: \(error)\n".utf8))
-            throw ExitCode(1)
+        var smtpLine: String?
+        if !config.smtpAccounts.isEmpty {
+            switch CurlLibrary.shared {
+            case .success(let curl):
+                smtpLine = "smtp: \(config.smtpAccounts.count) account(s); replies go out through \(curl.version)"
+            case .failure(let error):
+                FileHandle.standardError.write(Data("\(loaded.path): 1 error\n  - smtp_accounts: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
         }
         print("\(loaded.path): configuration ok (\(config.organizations.count) organization(s), \(config.pipelines.count) pipeline(s), \(config.sources.count) source(s); state in \(config.stateDir))")
         if let rules = loaded.rules, let file = config.rulesFile {
@@ -137,6 +143,7 @@ struct Check: AsyncParsableCommand {
         } else {
             print("no rules file: every intake takes its source's or organization's default route")
         }
+        if let smtpLine { print(smtpLine) }
     }
 }
 

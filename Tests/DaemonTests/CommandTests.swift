@@ -25,6 +25,22 @@ extension DaemonProcessTests {
             #expect(result.stdout.contains("1 source(s)"), "\(result.summary)")
         }
 
+        @Test("with SMTP accounts, check loads libcurl (opened only on the first send when running) and names it", .timeLimit(.minutes(1)))
+        func smtpAccountsLoadLibcurl() async throws {
+            let fixture = try DaemonFixture()
+            defer { fixture.cleanUp() }
+            try fixture.writeConfig(fixture.configJSON(extraTopLevel: [
+                "smtp_accounts": [[
+                    "id": "support", "host": "smtp.example.com", "port": 587, "tls": "starttls",
+                    "username": "support", "password": ["value": "secret"], "auth": "login",
+                    "from_address": "support@acme.example", "message_id_domain": "acme.example",
+                ] as [String: Any]],
+            ]))
+            let result = try await check(fixture)
+            #expect(result.exitedCleanly, "\(result.summary)")
+            #expect(result.stdout.contains("smtp: 1 account(s); replies go out through libcurl/"), "\(result.summary)")
+        }
+
         /// Five independent mistakes, each where no other one hides it.
         static let fiveErrors = """
             {
