@@ -121,6 +121,9 @@ public final class SMTPSender: Sendable {
 
 /// libcurl, opened on first use rather than linked (Sources/CCurl/shim.h says why): the first
 /// message sent loads it, and a daemon that never sends mail never maps it.
+/// `@unchecked Sendable`: its only state is the function table, written once by `load` before
+/// the object exists and never changed or freed afterwards (the library stays loaded), and
+/// libcurl's global functions called through it are thread-safe after `curl_global_init`.
 public final class CurlLibrary: @unchecked Sendable {
     /// Sonames tried in order: the GnuTLS build the package is built against (Debian's
     /// libcurl3-gnutls), then the OpenSSL build (libcurl4), which has the same API and ABI.
@@ -134,34 +137,14 @@ public final class CurlLibrary: @unchecked Sendable {
     /// initialiser once, thread-safely, which is what `curl_global_init` asks for).
     public static let shared: Result<CurlLibrary, LoadError> = load(sonames)
 
-    /// The function table; immutable once loaded and never freed (the library stays loaded).
-    /// The typed `ccurl_setopt_*` / `ccurl_getinfo_long` wrappers take it.
+    /// The function table every `ccurl_*` wrapper takes.
     let api: UnsafePointer<ccurl_api>
-    let easyInit: @convention(c) () -> UnsafeMutableRawPointer?
-    let easyCleanup: @convention(c) (UnsafeMutableRawPointer?) -> Void
-    let easyPerform: @convention(c) (UnsafeMutableRawPointer?) -> CURLcode
-    let easyStrerror: @convention(c) (CURLcode) -> UnsafePointer<CChar>?
-    let slistAppend: @convention(c) (UnsafeMutablePointer<curl_slist>?, UnsafePointer<CChar>?) -> UnsafeMutablePointer<curl_slist>?
-    let slistFreeAll: @convention(c) (UnsafeMutablePointer<curl_slist>?) -> Void
     /// `curl_version()`: "libcurl/7.88.1 GnuTLS/3.7.9 …".
     public let version: String
 
-    private init(
-        api: UnsafePointer<ccurl_api>, easyInit: @escaping @convention(c) () -> UnsafeMutableRawPointer?,
-        easyCleanup: @escaping @convention(c) (UnsafeMutableRawPointer?) -> Void,
-        easyPerform: @escaping @convention(c) (UnsafeMutableRawPointer?) -> CURLcode,
-        easyStrerror: @escaping @convention(c) (CURLcode) -> UnsafePointer<CChar>?,
-        slistAppend: @escaping @convention(c) (UnsafeMutablePointer<curl_slist>?, UnsafePointer<CChar>?) -> UnsafeMutablePointer<curl_slist>?,
-        slistFreeAll: @escaping @convention(c) (UnsafeMutablePointer<curl_slist>?) -> Void, version: String
-    ) {
+    private init(api: UnsafePointer<ccurl_api>) {
         self.api = api
-        self.easyInit = easyInit
-        self.easyCleanup = easyCleanup
-        self.easyPerform = easyPerform
-        self.easyStrerror = easyStrerror
-        self.slistAppend = slistAppend
-        self.slistFreeAll = slistFreeAll
-        self.version = version
+        self.version = ccurl_version(api).map { String(cString: $0) } ?? "libcurl"
     }
 
     /// Opens the first of `names` that loads. Each call that succeeds keeps its table for good,
@@ -175,26 +158,18 @@ public final class CurlLibrary: @unchecked Sendable {
                 ccurl_load(pointers.baseAddress, Int32(pointers.count), table, buffer.baseAddress, buffer.count)
             }
         }
-        let functions = table.pointee
-        guard status == 0, let globalInit = functions.global_init, let version = functions.version,
-              let easyInit = functions.easy_init, let easyCleanup = functions.easy_cleanup,
-              let easyPerform = functions.easy_perform, let easyStrerror = functions.easy_strerror,
-              let slistAppend = functions.slist_append, let slistFreeAll = functions.slist_free_all
-        else {
+        guard status == 0 else {
             table.deallocate()
             let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             return .failure(LoadError(description: "libcurl could not be loaded (tried \(names.joined(separator: ", "))): \(reason); install Debian's libcurl3-gnutls"))
         }
-        let initialized = globalInit(CCURL_GLOBAL_DEFAULT)
+        let initialized = ccurl_global_init(table, CCURL_GLOBAL_DEFAULT)
         guard initialized == CURLE_OK else {
-            let reason = easyStrerror(initialized).map { String(cString: $0) } ?? "error \(initialized.rawValue)"
+            let reason = ccurl_easy_strerror(table, initialized).map { String(cString: $0) } ?? "error \(initialized.rawValue)"
             table.deallocate()
             return .failure(LoadError(description: "curl_global_init failed: \(reason)"))
         }
-        return .success(CurlLibrary(
-            api: table, easyInit: easyInit, easyCleanup: easyCleanup, easyPerform: easyPerform, easyStrerror: easyStrerror,
-            slistAppend: slistAppend, slistFreeAll: slistFreeAll, version: version().map { String(cString: $0) } ?? "libcurl"
-        ))
+        return .success(CurlLibrary(api: table))
     }
 
     private static func withCStrings<T>(_ strings: [String], _ body: (UnsafeBufferPointer<UnsafePointer<CChar>?>) -> T) -> T {
@@ -203,7 +178,7 @@ public final class CurlLibrary: @unchecked Sendable {
         return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer(body)
     }
 
-    func strerror(_ code: CURLcode) -> String { easyStrerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)" }
+    func strerror(_ code: CURLcode) -> String { ccurl_easy_strerror(api, code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)" }
 }
 
 /// One libcurl easy handle and the connection libcurl keeps inside it.
@@ -228,7 +203,7 @@ final class SMTPConnection: @unchecked Sendable {
 
     deinit {
         // A handle exists only if libcurl loaded.
-        if let handle, case .success(let curl) = CurlLibrary.shared { curl.easyCleanup(handle) }
+        if let handle, case .success(let curl) = CurlLibrary.shared { ccurl_easy_cleanup(curl.api, handle) }
         errorBuffer.deallocate()
     }
 
@@ -240,16 +215,16 @@ final class SMTPConnection: @unchecked Sendable {
         case .failure(let error): return .failure(.connection(error.description, messageTransmitted: false))
         }
         let api = curl.api
-        if handle == nil { handle = curl.easyInit() }
+        if handle == nil { handle = ccurl_easy_init(api) }
         guard let handle else { return .failure(.connection("libcurl could not create a handle", messageTransmitted: false)) }
         let account = request.account
         let upload = UploadSource(request.message)
         let transcript = ServerTranscript()
         var recipients: UnsafeMutablePointer<curl_slist>?
         for recipient in request.envelope.recipients {
-            recipients = curl.slistAppend(recipients, "<\(recipient)>")
+            recipients = ccurl_slist_append(api, recipients, "<\(recipient)>")
         }
-        defer { curl.slistFreeAll(recipients) }
+        defer { ccurl_slist_free_all(api, recipients) }
         errorBuffer[0] = 0
 
         let scheme = account.tls == .implicit ? "smtps" : "smtp"
@@ -313,7 +288,7 @@ final class SMTPConnection: @unchecked Sendable {
             return .failure(.connection("libcurl rejected an option: \(curl.strerror(status))", messageTransmitted: false))
         }
 
-        let result = curl.easyPerform(handle)
+        let result = ccurl_easy_perform(api, handle)
         // No dangling pointers into this call's buffers stay on a handle that outlives it.
         _ = ccurl_setopt_pointer(api, handle, CCURL_READDATA, nil)
         _ = ccurl_setopt_debug_data(api, handle, nil)

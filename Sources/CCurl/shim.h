@@ -63,6 +63,19 @@ static inline int ccurl_load(const char *const *names, int count, ccurl_api *api
     return 0;
 }
 
+// The table's functions, called through it. `ccurl_load` fills every field or fails, so a
+// loaded table has no NULL entry.
+static inline CURLcode ccurl_global_init(const ccurl_api *api, long flags) { return api->global_init(flags); }
+static inline char *ccurl_version(const ccurl_api *api) { return api->version(); }
+static inline CURL *ccurl_easy_init(const ccurl_api *api) { return api->easy_init(); }
+static inline void ccurl_easy_cleanup(const ccurl_api *api, CURL *handle) { api->easy_cleanup(handle); }
+static inline CURLcode ccurl_easy_perform(const ccurl_api *api, CURL *handle) { return api->easy_perform(handle); }
+static inline const char *ccurl_easy_strerror(const ccurl_api *api, CURLcode code) { return api->easy_strerror(code); }
+static inline struct curl_slist *ccurl_slist_append(const ccurl_api *api, struct curl_slist *list, const char *string) {
+    return api->slist_append(list, string);
+}
+static inline void ccurl_slist_free_all(const ccurl_api *api, struct curl_slist *list) { api->slist_free_all(list); }
+
 // curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call, so each argument
 // type gets a typed wrapper. Nothing here owns memory.
 static inline CURLcode ccurl_setopt_long(const ccurl_api *api, CURL *handle, CURLoption option, long value) {
