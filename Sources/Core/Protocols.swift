@@ -195,6 +195,9 @@ public protocol Store: Sendable {
     func intake(id: String) async throws -> Intake?
     func intake(organization: String, dedupeKey: String) async throws -> Intake?
     func documents(intakeID: String) async throws -> [Document]
+    /// What an intake's processing job reads, in one go: the intake, its documents, and its raw
+    /// bytes when this store keeps them inline (see `inlineBlobLimit`). Nil for an unknown intake.
+    func processingInput(intakeID: String) async throws -> ProcessingInput?
     func setIntakeStatus(id: String, status: IntakeStatus, reason: String?) async throws
 
     /// Commits a decision: the item (if the decision routes), the intake's new status and decision,
@@ -217,7 +220,27 @@ public protocol Store: Sendable {
     func ping() async throws
 }
 
+/// An intake as its processing job first reads it.
+public struct ProcessingInput: Sendable {
+    public var intake: Intake
+    public var documents: [Document]
+    /// The raw bytes, when the store had them inline; nil: read `intake.rawBlob` from the blob store.
+    public var inlineRaw: Data?
+
+    public init(intake: Intake, documents: [Document], inlineRaw: Data?) {
+        self.intake = intake
+        self.documents = documents
+        self.inlineRaw = inlineRaw
+    }
+}
+
 extension Store {
+    /// Two reads, and the raw bytes left to the blob store; a backend that can do better overrides it.
+    public func processingInput(intakeID: String) async throws -> ProcessingInput? {
+        guard let intake = try await intake(id: intakeID) else { return nil }
+        return ProcessingInput(intake: intake, documents: try await documents(intakeID: intakeID), inlineRaw: nil)
+    }
+
     public func commitDecision(intakeID: String, decision: Decision, item: NewPipelineItem?, status: IntakeStatus, followUps: [NewJob], actor: String) async throws -> PipelineItem? {
         try await commitDecision(intakeID: intakeID, decision: decision, item: item, status: status, followUps: followUps, actor: actor, completing: nil)
     }

@@ -34,16 +34,17 @@ struct IntakeProcessor: JobHandling {
         }
         var logger = self.logger
         logger[metadataKey: "intake.id"] = "\(intakeID)"
-        guard let intake = try await store.intake(id: intakeID) else {
+        guard let input = try await store.processingInput(intakeID: intakeID) else {
             throw PermanentJobError("intake \(intakeID) does not exist")
         }
+        let intake = input.intake
         guard intake.status == .received || intake.status == .processing else {
             logger.debug("Intake already processed", metadata: ["intake.status": "\(intake.status.rawValue)"])
             return .finished
         }
         // A failure is recorded by the queue: `fail` moves the intake to processing-with-reason or
         // failed in the same transaction as the job.
-        let documents = try await store.documents(intakeID: intakeID)
+        let documents = input.documents
         // Text first: finished documents are skipped, so a retried job extracts only what is left.
         var outcomes: [String: DocumentOutcome] = [:]
         if let documentPipeline, !documents.isEmpty {
@@ -53,7 +54,13 @@ struct IntakeProcessor: JobHandling {
             }
         }
         // From the blob's file when it has one: a large message is not loaded into memory.
-        let facts = try await FactsBuilder.facts(for: intake, blobs: blobs, documents: documents, outcomes: outcomes, parser: MessageParser(limits: MailLimits(mail())))
+        let parser = MessageParser(limits: MailLimits(mail()))
+        let facts: Facts
+        if let raw = input.inlineRaw {
+            facts = try FactsBuilder.facts(for: intake, raw: raw, documents: documents, outcomes: outcomes, parser: parser)
+        } else {
+            facts = try await FactsBuilder.facts(for: intake, blobs: blobs, documents: documents, outcomes: outcomes, parser: parser)
+        }
         try await bookingReplies?.process(intake, facts: facts)
         let decision = try await router.value.decide(facts)
         var item: NewPipelineItem?

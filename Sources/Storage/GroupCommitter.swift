@@ -37,29 +37,42 @@ final class GroupCommitter: Sendable {
             state.draining = true
             return true
         }
-        if startDrain {
-            Task { await self.drain() }
-        }
+        if startDrain { scheduleDrain() }
     }
 
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [Entry] in
-                let batch = Array(state.pending.prefix(maxBatch))
-                state.pending.removeFirst(batch.count)
-                if batch.isEmpty { state.draining = false }
-                return batch
-            }
-            guard !batch.isEmpty else { return }
-            do {
-                try await pool.write { db in
-                    for entry in batch { entry.run(db) }
-                }
-                for entry in batch { entry.finish(nil) }
-            } catch {
-                for entry in batch { entry.finish(error) }
-            }
+    /// Queues one drain on the writer connection's own queue: the batch runs there directly,
+    /// with no task of its own to hop through, and callers are answered from there.
+    private func scheduleDrain() {
+        pool.asyncWriteWithoutTransaction { db in self.drain(db) }
+    }
+
+    /// Commits one batch, then, if more work arrived meanwhile, queues the next drain behind
+    /// whatever else is waiting for the writer (webhook intake), so neither starves the other.
+    private func drain(_ db: Database) {
+        let batch = state.withLock { state -> [Entry] in
+            let batch = Array(state.pending.prefix(maxBatch))
+            state.pending.removeFirst(batch.count)
+            if batch.isEmpty { state.draining = false }
+            return batch
         }
+        guard !batch.isEmpty else { return }
+        do {
+            try db.inTransaction(.immediate) {
+                for entry in batch { entry.run(db) }
+                return .commit
+            }
+            for entry in batch { entry.finish(nil) }
+        } catch {
+            for entry in batch { entry.finish(error) }
+        }
+        let more = state.withLock { state -> Bool in
+            if state.pending.isEmpty {
+                state.draining = false
+                return false
+            }
+            return true
+        }
+        if more { scheduleDrain() }
     }
 }
 

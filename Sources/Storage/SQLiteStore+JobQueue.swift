@@ -22,7 +22,9 @@ extension SQLiteStore {
         let nowSeconds = now.timeIntervalSince1970
         let expiresAt = now.addingTimeInterval(leaseDuration).timeIntervalSince1970
 
-        let (leased, lost) = try await write("leasing jobs") { db -> ([Job], [String]) in
+        // A lease lost to a power cut leaves the job ready and its intake received, which a new
+        // start handles like any other due job: the lease need not wait for the disk.
+        let (leased, lost) = try await unsyncedWrite("leasing jobs") { db -> ([Job], [String]) in
             let lostRows = try Row.fetchAll(
                 db.cachedStatement(sql: """
                     UPDATE jobs

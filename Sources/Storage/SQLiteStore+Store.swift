@@ -164,6 +164,23 @@ extension SQLiteStore {
         }
     }
 
+    /// One read transaction: the intake, its documents, and its raw bytes from the `blobs` table
+    /// when they were small enough to be stored there.
+    public func processingInput(intakeID: String) async throws -> ProcessingInput? {
+        try await read("reading an intake for processing") { db in
+            guard let intake = try Self.fetchIntake(id: intakeID, in: db) else { return nil }
+            let documents = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(Columns.document) FROM documents WHERE intake_id = ? ORDER BY position"),
+                arguments: [intakeID]
+            ).map(Document.init(stored:))
+            var raw: Data?
+            if intake.rawSize <= SQLiteBlobStore.sizeLimit {
+                raw = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM blobs WHERE sha256 = ?"), arguments: [intake.rawBlob])
+            }
+            return ProcessingInput(intake: intake, documents: documents, inlineRaw: raw)
+        }
+    }
+
     public func setIntakeStatus(id: String, status: IntakeStatus, reason: String?) async throws {
         let now = clock.now().timeIntervalSince1970
         try await write("updating an intake") { db in

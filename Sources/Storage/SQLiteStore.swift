@@ -121,6 +121,31 @@ public final class SQLiteStore: Store, JobQueue {
         }
     }
 
+    /// Like ``write(_:_:)``, but the commit does not wait for the disk (`synchronous = NORMAL` for
+    /// this one transaction). Only for changes that are harmless to lose on a power cut, such as
+    /// a job lease: the WAL is one file written in order, so the next durable commit (or
+    /// checkpoint) carries this one to the disk with it, and a process crash loses nothing. Until
+    /// then a power cut rolls it back, and the database is as if it never happened.
+    func unsyncedWrite<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Setting the level only flips a flag on the connection; SQLite refuses it only
+                // inside a transaction, and `inTransaction` has closed its own by then.
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw StoreError.unavailable("\(operation): the transaction ended without a result") }
+                return result
+            }
+        } catch {
+            throw Self.storeError(error, while: operation)
+        }
+    }
+
     /// Runs `body` on a reader connection, against a snapshot of the last committed state.
     func read<T: Sendable>(_ operation: String, _ body: @Sendable (Database) throws -> T) async throws -> T {
         do {

@@ -32,6 +32,7 @@ struct SQLiteStoreContractTests {
     @Test func duplicatesInsideOneBatch() async throws { try await contract.duplicatesInsideOneBatch() }
     @Test func processJobIsQueuedWithTheIntake() async throws { try await contract.processJobIsQueuedWithTheIntake() }
     @Test func documentOutcomes() async throws { try await contract.documentOutcomes() }
+    @Test func processingInputReadsIntakeAndDocuments() async throws { try await contract.processingInputReadsIntakeAndDocuments() }
     @Test func recordIntakesRejectsMismatchedJobs() async throws { try await contract.recordIntakesRejectsMismatchedJobs() }
     @Test func intakeStatusUpdates() async throws { try await contract.intakeStatusUpdates() }
     @Test func commitDecisionIsIdempotent() async throws { try await contract.commitDecisionIsIdempotent() }
@@ -77,13 +78,15 @@ struct SQLiteStoreTests {
             let clock = ManualWallClock()
             let store = try SQLiteStore(path: directory + "/db.sqlite", clock: clock, logger: .quiet)
             let body = Data(#"{"name":"Ada"}"#.utf8)
-            let key = "6a3c1c4a1bcd4f2ec21e6a1f4e0b3b7a1b9a4a5c5fd0d0a8e7c2b5c5f6e0a1b2"
             var intake = Sample.intake("inline-1", at: clock.now())
-            intake.rawBlob = key
+            intake.rawBlob = SQLiteBlobStore(store: store).reference(for: body).sha256
+            intake.rawSize = body.count
             let results = try await store.recordIntakes([NewIntake(intake: intake)], processJobs: [Sample.processJob(intake)], inlineBlobs: [body])
             #expect(results == [.created(intake)])
             let stored = try await store.pool.read { db in try Data.fetchAll(db, sql: "SELECT data FROM blobs") }
             #expect(stored == [body])
+            let input = try #require(try await store.processingInput(intakeID: intake.id))
+            #expect(input.inlineRaw == body, "the processing job gets the inline bytes with the intake, in one read")
             let ref = try await SQLiteBlobStore(store: store).put(body)
             #expect(try await SQLiteBlobStore(store: store).get(ref.sha256) == body, "the same content address as the blob store's")
             let stillOne = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blobs") }
@@ -92,6 +95,29 @@ struct SQLiteStoreTests {
             await #expect(throws: StoreError.self) {
                 _ = try await store.recordIntakes([NewIntake(intake: Sample.intake("inline-2", at: clock.now()))], processJobs: [Sample.processJob(intake)], inlineBlobs: [Data(count: store.inlineBlobLimit + 1)])
             }
+        }
+    }
+
+    @Test func leasesCommitWithoutSyncAndLeaveTheWriterAtFull() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualWallClock()
+            let store = try SQLiteStore(path: directory + "/db.sqlite", clock: clock, logger: .quiet)
+            let intake = Sample.intake("lease-sync", at: clock.now())
+            _ = try await store.recordIntakes([NewIntake(intake: intake)], processJobs: [Sample.processJob(intake)])
+            let leased = try await store.lease(owner: "w", limit: 4, leaseDuration: 30)
+            #expect(leased.count == 1)
+            // 2 is FULL: the intake and decision commits after a lease still wait for the disk.
+            let level = try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+            #expect(level == 2)
+            // A lease whose body fails rolls back and also leaves FULL behind.
+            await #expect(throws: StoreError.self) {
+                try await store.unsyncedWrite("failing on purpose") { db in
+                    try db.execute(sql: "UPDATE jobs SET state = 'ready'")
+                    throw StoreError.conflict("on purpose")
+                }
+            }
+            #expect(try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+            #expect(try await store.job(id: leased[0].id)?.state == .leased, "the failed body's change was rolled back")
         }
     }
 

@@ -133,6 +133,23 @@ struct StoreContract: Sendable {
 
     /// Documents: pending → processing → an outcome; finished documents are not started again;
     /// outcomes (text, pages, thumbnail blob, fields) come back as stored, also after a reopen.
+    func processingInputReadsIntakeAndDocuments() async throws {
+        try await run { h in
+            let intake = Sample.intake("processing-input", at: h.clock.now())
+            let documents = ["first.pdf", "second.png"].enumerated().map { index, name in
+                Document(
+                    id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/octet-stream",
+                    size: 10, blob: String(repeating: "\(index + 3)", count: 64), origin: "file\(index)", createdAt: h.clock.now())
+            }
+            _ = try await h.store.recordIntakes([NewIntake(intake: intake, documents: documents)], processJobs: [Sample.processJob(intake)])
+            let input = try #require(try await h.store.processingInput(intakeID: intake.id))
+            #expect(input.intake == intake)
+            #expect(input.documents.map(\.filename) == ["first.pdf", "second.png"], "documents in their order")
+            #expect(input.inlineRaw == nil, "the raw blob was never stored, so there are no inline bytes to return")
+            #expect(try await h.store.processingInput(intakeID: "in_missing") == nil)
+        }
+    }
+
     func documentOutcomes() async throws {
         try await run { h in
             let docs = try #require(h.store as? any DocumentStore, "the backend must implement DocumentStore")
