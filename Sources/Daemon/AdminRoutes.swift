@@ -26,6 +26,8 @@ struct AdminRoutes: Sendable {
     var webhooks: (any WebhookDeliveryStore)? = nil
     /// Calendar providers' health, shown in `/readyz` (never fails it; see `calendarCheck`).
     var calendars: CalendarHealth? = nil
+    /// The webhook listener's requests in flight, for `/metrics`.
+    var intakeLoad: IntakeLoad? = nil
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in
@@ -142,6 +144,7 @@ struct AdminRoutes: Sendable {
 
     func metricsResponse() async -> Response {
         if let calendars { metrics.refresh(calendars: calendars.snapshot()) }
+        if let intakeLoad { metrics.webhookRequestsInFlight(intakeLoad.requestsInFlight) }
         do {
             metrics.refresh(mailboxes: mailboxes.snapshots(), now: Date())
             metrics.refresh(stats: try await queue.stats(), counts: try await store.counts())

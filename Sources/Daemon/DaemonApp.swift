@@ -26,6 +26,8 @@ final class DaemonApp: Sendable {
     let metrics: DaemonMetrics
     let notifier: SystemdNotifier
     let doorbell = Doorbell()
+    /// The webhook listener's requests in flight; the job worker starts fewer jobs while it is busy.
+    let intakeLoad: IntakeLoad
     let health = LoopHealth()
     let mailboxes = MailboxHealth()
     let workerSettings: WorkerSettings
@@ -86,6 +88,7 @@ final class DaemonApp: Sendable {
         calendarHealth.onChange { [logger] entry in Self.logCalendarHealth(entry, logger: logger) }
         self.calendarHealth = calendarHealth
         let doorbell = self.doorbell
+        self.intakeLoad = IntakeLoad()
         self.committer = IntakeCommitter(store: store, blobs: blobs, maxBatch: config.intakeBatchSize, logger: logger) { _ in doorbell.ring() }
     }
 
@@ -132,6 +135,7 @@ final class DaemonApp: Sendable {
     func makeWebhookRouter() -> Router<IngressRequestContext> {
         let router = Router(context: IngressRequestContext.self)
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: IntakeLoadMiddleware(load: intakeLoad))
         WebhookIngress(directory: directory, committer: committer, store: store, observer: metrics.ingressObserver, logger: logger, pauses: pauses).addRoutes(to: router)
         return router
     }
@@ -160,6 +164,7 @@ final class DaemonApp: Sendable {
         var routes = AdminRoutes(store: store, queue: store, metrics: metrics, health: health, mailboxes: mailboxes, stallLimit: stallLimit, startedAt: startedAt, logger: logger, detailed: config.adminListen.isLoopback)
         routes.webhooks = store
         routes.calendars = calendarHealth
+        routes.intakeLoad = intakeLoad
         return routes
     }
 
@@ -203,7 +208,8 @@ final class DaemonApp: Sendable {
         ]
         return JobWorker(
             queue: store, handlers: handlers, concurrency: config.workers.concurrency,
-            settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger
+            settings: workerSettings, owner: owner, doorbell: doorbell, health: health, metrics: metrics, logger: logger,
+            intakeLoad: intakeLoad
         )
     }
 

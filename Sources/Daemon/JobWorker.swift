@@ -71,6 +71,7 @@ final class WorkerSettings: Sendable {
     struct Values: Sendable {
         var pollInterval: Duration
         var leaseDuration: TimeInterval
+        var burstConcurrency: Int
     }
 
     private let values: Mutex<Values>
@@ -87,7 +88,7 @@ final class WorkerSettings: Sendable {
     }
 
     private static func values(from config: WorkerConfig) -> Values {
-        Values(pollInterval: .milliseconds(Int64(config.pollInterval * 1000)), leaseDuration: config.leaseDuration)
+        Values(pollInterval: .milliseconds(Int64(config.pollInterval * 1000)), leaseDuration: config.leaseDuration, burstConcurrency: config.burstConcurrency)
     }
 }
 
@@ -101,6 +102,15 @@ final class LoopHealth: Sendable {
 /// Leases due jobs and runs them, at most `concurrency` at once. On graceful shutdown it stops
 /// leasing and lets running jobs finish; jobs still running when the group cancels it are given
 /// back to the queue (released) so another start picks them up at once.
+///
+/// When a slot frees and nothing is waiting, it leases for the free slots plus as many more as
+/// may run at once, held until a slot frees: under a backlog one lease transaction then serves
+/// about `concurrency + 1` jobs instead of one. Held jobs are leased like running ones;
+/// one held past half its lease is extended before it starts (or dropped, if the lease was lost),
+/// and held jobs are released when the worker stops.
+///
+/// While the webhook listener is busy (``IntakeLoad``) it starts at most
+/// `workers.burst_concurrency` jobs at once, and goes back to `concurrency` when it is calm.
 struct JobWorker: Service {
     let queue: any JobQueue
     let handlers: [String: any JobHandling]
@@ -111,27 +121,57 @@ struct JobWorker: Service {
     let health: LoopHealth
     let metrics: DaemonMetrics
     let logger: Logger
+    /// The public listener's load; nil: never held back.
+    var intakeLoad: IntakeLoad? = nil
+
+    /// A leased job waiting for a free slot.
+    private struct Held {
+        let job: Job
+        let leasedAt: ContinuousClock.Instant
+    }
 
     func run() async throws {
         // Jobs in flight, shared between the leasing loop and the job tasks.
         let running = SharedValue(0)
+        var held: [Held] = []
+        var lastLimit = concurrency
+        metrics.jobSlots(concurrency)
         await withDiscardingTaskGroup { group in
+            func start(_ job: Job) {
+                running.update { $0 += 1 }
+                group.addTask {
+                    await execute(job)
+                    running.update { $0 -= 1 }
+                    doorbell.ring()
+                }
+            }
             await withGracefulShutdownHandler {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     health.tick()
                     let timing = settings.current
-                    let free = concurrency - running.value
+                    let limit = intakeLoad?.isBusy == true ? min(timing.burstConcurrency, concurrency) : concurrency
+                    if limit != lastLimit {
+                        logger.debug(limit < concurrency ? "Webhook listener busy; starting fewer jobs" : "Webhook listener calm; full job concurrency", metadata: ["jobs.limit": "\(limit)"])
+                        metrics.jobSlots(limit)
+                        lastLimit = limit
+                    }
+                    while running.value < limit, !held.isEmpty {
+                        let next = held.removeFirst()
+                        if await stillLeased(next, leaseDuration: timing.leaseDuration) { start(next.job) }
+                    }
+                    let free = limit - running.value
                     var leased = 0
+                    let wanted = free + limit
                     if free > 0 {
                         do {
-                            let jobs = try await queue.lease(owner: owner, limit: free, leaseDuration: timing.leaseDuration)
+                            let jobs = try await queue.lease(owner: owner, limit: wanted, leaseDuration: timing.leaseDuration)
                             leased = jobs.count
+                            let now = ContinuousClock.now
                             for job in jobs {
-                                running.update { $0 += 1 }
-                                group.addTask {
-                                    await execute(job)
-                                    running.update { $0 -= 1 }
-                                    doorbell.ring()
+                                if running.value < limit {
+                                    start(job)
+                                } else {
+                                    held.append(Held(job: job, leasedAt: now))
                                 }
                             }
                         } catch {
@@ -139,15 +179,40 @@ struct JobWorker: Service {
                         }
                     }
                     // A full lease means more may be due: look again at once when a slot is free.
-                    if leased > 0, leased == free, running.value < concurrency { continue }
-                    await doorbell.wait(timeout: timing.pollInterval)
+                    if leased > 0, leased == wanted, running.value < limit { continue }
+                    // Held back for a busy listener: look again soon, to go back to full
+                    // concurrency within moments of the burst ending.
+                    await doorbell.wait(timeout: limit < concurrency ? min(timing.pollInterval, IntakeLoad.calmAfter) : timing.pollInterval)
                 }
             } onGracefulShutdown: {
                 doorbell.ring()
             }
+            for waiting in held {
+                do {
+                    try await queue.release(jobID: waiting.job.id, owner: owner)
+                } catch {
+                    logger.warning("Releasing a held job failed; its lease will expire", metadata: ["job.id": "\(waiting.job.id)", "error": "\(error)"])
+                }
+            }
+            held.removeAll()
             logger.info("Job worker draining", metadata: ["jobs.running": "\(running.value)"])
         }
         logger.info("Job worker stopped")
+    }
+
+    /// Whether a held job may start: a lease more than half used is extended first, and a job
+    /// whose lease was lost (taken by another worker after it expired) is dropped.
+    private func stillLeased(_ held: Held, leaseDuration: TimeInterval) async -> Bool {
+        guard ContinuousClock.now - held.leasedAt > .milliseconds(Int64(leaseDuration * 500)) else { return true }
+        do {
+            if try await queue.heartbeat(jobID: held.job.id, owner: owner, leaseDuration: leaseDuration) { return true }
+            logger.notice("A held job's lease was lost before it started; leaving it to its new holder", metadata: ["job.id": "\(held.job.id)"])
+            return false
+        } catch {
+            // Starting it anyway is safe: handlers are idempotent, and a lost lease makes its completion a no-op.
+            logger.warning("Extending a held job's lease failed; starting it anyway", metadata: ["job.id": "\(held.job.id)", "error": "\(error)"])
+            return true
+        }
     }
 
     private func execute(_ job: Job) async {

@@ -85,6 +85,17 @@ final class DaemonMetrics: Sendable {
         registry.makeDurationHistogram(name: "astralisd_job_duration_seconds", labels: [("kind", kind)], buckets: Self.jobBuckets, help: "Time one job attempt took").record(duration)
     }
 
+    /// How many jobs the worker may start at once right now: `workers.concurrency`, or
+    /// `workers.burst_concurrency` while the webhook listener is busy.
+    func jobSlots(_ slots: Int) {
+        registry.makeGauge(name: "astralisd_job_slots", help: "Jobs the worker may run at once now (workers.burst_concurrency while the webhook listener is busy, else workers.concurrency)").set(Double(slots))
+    }
+
+    /// Webhook requests being served at the moment of the scrape.
+    func webhookRequestsInFlight(_ count: Int) {
+        registry.makeGauge(name: "astralisd_webhook_requests_in_flight", help: "Webhook requests being served").set(Double(count))
+    }
+
     /// Point-in-time gauges, refreshed from the store on every scrape.
     func refresh(stats: JobStats, counts: StoreCounts) {
         for state in JobState.allCases {

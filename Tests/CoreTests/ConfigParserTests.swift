@@ -39,6 +39,7 @@ struct ConfigParserTests {
         #expect(config.stateDir == "./var")
         #expect(config.webhookListen == ListenAddress(host: "127.0.0.1", port: 8080))
         #expect(config.workers.concurrency == 4)
+        #expect(config.workers.burstConcurrency == 1)
         #expect(config.workers.retry.maxAttempts == 8)
         #expect(config.intakeBatchSize == 64)
         #expect(config.workers.retainDoneJobs == 7 * 86_400)
@@ -91,6 +92,16 @@ struct ConfigParserTests {
         for prefix in expected {
             #expect(found.contains { $0.hasPrefix(prefix) }, "missing \(prefix) in \(found)")
         }
+    }
+
+    @Test func burstConcurrencyIsAtMostConcurrency() throws {
+        let text = { (workers: String) in Self.valid.replacingOccurrences(of: #""state_dir": "./var","#, with: #""state_dir": "./var", "workers": \#(workers),"#) }
+        let set = try parse(text(#"{"concurrency": 8, "burst_concurrency": 3}"#))
+        #expect(set.workers.concurrency == 8)
+        #expect(set.workers.burstConcurrency == 3)
+        #expect(try parse(text(#"{"concurrency": 6, "burst_concurrency": 6}"#)).workers.burstConcurrency == 6, "equal to concurrency: never held back")
+        #expect(issues(text(#"{"concurrency": 2, "burst_concurrency": 3}"#)) == ["workers.burst_concurrency: expected a value no higher than workers.concurrency (2), got 3"])
+        #expect(issues(text(#"{"burst_concurrency": 0}"#)).first?.hasPrefix("workers.burst_concurrency: expected an integer in 1...256, got 0") == true)
     }
 
     @Test func duplicateSourceIdsAcrossOrganizations() {
