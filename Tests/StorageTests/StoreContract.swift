@@ -131,16 +131,11 @@ struct StoreContract: Sendable {
         }
     }
 
-    /// Documents: pending → processing → an outcome; finished documents are not started again;
-    /// outcomes (text, pages, thumbnail blob, fields) come back as stored, also after a reopen.
+    /// The processing job's read: the intake with its documents in order; nil for an unknown id.
     func processingInputReadsIntakeAndDocuments() async throws {
         try await run { h in
             let intake = Sample.intake("processing-input", at: h.clock.now())
-            let documents = ["first.pdf", "second.png"].enumerated().map { index, name in
-                Document(
-                    id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/octet-stream",
-                    size: 10, blob: String(repeating: "\(index + 3)", count: 64), origin: "file\(index)", createdAt: h.clock.now())
-            }
+            let documents = Sample.documents(["first.pdf", "second.png"], of: intake, at: h.clock.now())
             _ = try await h.store.recordIntakes([NewIntake(intake: intake, documents: documents)], processJobs: [Sample.processJob(intake)])
             let input = try #require(try await h.store.processingInput(intakeID: intake.id))
             #expect(input.intake == intake)
@@ -150,15 +145,13 @@ struct StoreContract: Sendable {
         }
     }
 
+    /// Documents: pending → processing → an outcome; finished documents are not started again;
+    /// outcomes (text, pages, thumbnail blob, fields) come back as stored, also after a reopen.
     func documentOutcomes() async throws {
         try await run { h in
             let docs = try #require(h.store as? any DocumentStore, "the backend must implement DocumentStore")
             let intake = Sample.intake("doc-outcomes", at: h.clock.now())
-            let documents = ["a.pdf", "b.bin"].enumerated().map { index, name in
-                Document(
-                    id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/pdf",
-                    size: 10, blob: String(repeating: "\(index)", count: 64), origin: "file\(index)", createdAt: h.clock.now())
-            }
+            let documents = Sample.documents(["a.pdf", "b.bin"], of: intake, at: h.clock.now())
             _ = try await h.store.recordIntakes([NewIntake(intake: intake, documents: documents)], processJobs: [Sample.processJob(intake)])
             #expect(try await docs.markDocumentProcessing(id: documents[0].id))
             #expect(try await docs.markDocumentProcessing(id: documents[0].id), "a retried job may start a processing document again")
@@ -953,6 +946,15 @@ enum Sample {
             sourceKind: .webhook, receivedAt: date, dedupeKey: dedupeKey,
             rawBlob: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", rawSize: 5,
             contentType: "application/json", metadata: ["remote": "192.0.2.7", "signature": "standard-webhooks"])
+    }
+
+    /// One pending document per name, each with its own 64-hex blob key.
+    static func documents(_ names: [String], of intake: Intake, at date: Date) -> [Document] {
+        names.enumerated().map { index, name in
+            Document(
+                id: "doc-\(index)-\(intake.id)", intakeID: intake.id, filename: name, declaredType: "application/pdf",
+                size: 10, blob: String(repeating: "\(index)", count: 64), origin: "file\(index)", createdAt: date)
+        }
     }
 
     static func processJob(_ intake: Intake) -> NewJob {
