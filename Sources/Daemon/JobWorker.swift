@@ -159,13 +159,12 @@ struct JobWorker: Service {
                         let next = held.removeFirst()
                         if await stillLeased(next, leaseDuration: timing.leaseDuration) { start(next.job) }
                     }
+                    // Nothing is held once a slot is free here: lease for the free slots and as
+                    // many more. A full answer fills every slot, so the loop then waits for one.
                     let free = limit - running.value
-                    var leased = 0
-                    let wanted = free + limit
                     if free > 0 {
                         do {
-                            let jobs = try await queue.lease(owner: owner, limit: wanted, leaseDuration: timing.leaseDuration)
-                            leased = jobs.count
+                            let jobs = try await queue.lease(owner: owner, limit: free + limit, leaseDuration: timing.leaseDuration)
                             let now = ContinuousClock.now
                             for job in jobs {
                                 if running.value < limit {
@@ -178,8 +177,6 @@ struct JobWorker: Service {
                             logger.error("Leasing jobs failed", metadata: ["error": "\(error)"])
                         }
                     }
-                    // A full lease means more may be due: look again at once when a slot is free.
-                    if leased > 0, leased == wanted, running.value < limit { continue }
                     // Held back for a busy listener: look again soon, to go back to full
                     // concurrency within moments of the burst ending.
                     await doorbell.wait(timeout: limit < concurrency ? min(timing.pollInterval, IntakeLoad.calmAfter) : timing.pollInterval)

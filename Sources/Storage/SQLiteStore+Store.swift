@@ -156,12 +156,15 @@ extension SQLiteStore {
 
     public func documents(intakeID: String) async throws -> [Document] {
         try await read("listing documents") { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT \(Columns.document) FROM documents WHERE intake_id = ? ORDER BY position",
-                arguments: [intakeID]
-            ).map(Document.init(stored:))
+            try Self.fetchDocuments(intakeID: intakeID, in: db)
         }
+    }
+
+    static func fetchDocuments(intakeID: String, in db: Database) throws -> [Document] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(Columns.document) FROM documents WHERE intake_id = ? ORDER BY position"),
+            arguments: [intakeID]
+        ).map(Document.init(stored:))
     }
 
     /// One read transaction: the intake, its documents, and its raw bytes from the `blobs` table
@@ -169,15 +172,8 @@ extension SQLiteStore {
     public func processingInput(intakeID: String) async throws -> ProcessingInput? {
         try await read("reading an intake for processing") { db in
             guard let intake = try Self.fetchIntake(id: intakeID, in: db) else { return nil }
-            let documents = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(Columns.document) FROM documents WHERE intake_id = ? ORDER BY position"),
-                arguments: [intakeID]
-            ).map(Document.init(stored:))
-            var raw: Data?
-            if intake.rawSize <= SQLiteBlobStore.sizeLimit {
-                raw = try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM blobs WHERE sha256 = ?"), arguments: [intake.rawBlob])
-            }
-            return ProcessingInput(intake: intake, documents: documents, inlineRaw: raw)
+            let raw = intake.rawSize <= SQLiteBlobStore.sizeLimit ? try SQLiteBlobStore.fetch(intake.rawBlob, in: db) : nil
+            return ProcessingInput(intake: intake, documents: try Self.fetchDocuments(intakeID: intakeID, in: db), inlineRaw: raw)
         }
     }
 

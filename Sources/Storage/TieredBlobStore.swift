@@ -40,11 +40,14 @@ public struct SQLiteBlobStore: BlobStore {
     }
 
     public func get(_ sha256: String) async throws -> Data {
-        let data = try await store.read("reading a blob") { db in
-            try Data.fetchOne(db, sql: "SELECT data FROM blobs WHERE sha256 = ?", arguments: [sha256])
-        }
+        let data = try await store.read("reading a blob") { db in try Self.fetch(sha256, in: db) }
         guard let data else { throw StoreError.notFound("blob \(sha256)") }
         return data
+    }
+
+    /// The blob's bytes in the caller's transaction; nil when the table does not hold it.
+    static func fetch(_ sha256: String, in db: Database) throws -> Data? {
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM blobs WHERE sha256 = ?"), arguments: [sha256])
     }
 
     public func contains(_ sha256: String) async throws -> Bool {
