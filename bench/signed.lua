@@ -1,7 +1,9 @@
 -- wrk script: POSTs the pre-signed Standard Webhooks requests from $BENCH_SIGNATURES, each once
--- (threads take interleaved lines), with the 1 KiB body from $BENCH_BODY.
-local signatures = {}
-local body
+-- (threads take interleaved lines), with the 1 KiB body from $BENCH_BODY. Each request is one
+-- string concatenation of prepared pieces, so the load generator spends as little CPU per request
+-- as it does for the plain GET /healthz run it is compared with.
+local headers = {}
+local head, tail
 local cursor = 0
 local step = 1
 
@@ -12,25 +14,26 @@ end
 
 function init(args)
   local f = assert(io.open(os.getenv("BENCH_BODY"), "r"))
-  body = f:read("*a")
+  local body = f:read("*a")
   f:close()
-  for line in io.lines(os.getenv("BENCH_SIGNATURES")) do
-    local id, ts, sig = line:match("^(%S+) (%S+) (%S+)$")
-    signatures[#signatures + 1] = { id, ts, sig }
-  end
-  cursor = tonumber(tid) or 0
   step = tonumber(os.getenv("BENCH_THREADS") or "1")
+  local mine = tonumber(tid) or 0
+  local n = 0
+  for line in io.lines(os.getenv("BENCH_SIGNATURES")) do
+    if n % step == mine then
+      local id, ts, sig = line:match("^(%S+) (%S+) (%S+)$")
+      headers[#headers + 1] = "webhook-id: " .. id .. "\r\nwebhook-timestamp: " .. ts .. "\r\nwebhook-signature: " .. sig .. "\r\n"
+    end
+    n = n + 1
+  end
+  local host = wrk.headers["Host"] or (wrk.host .. ":" .. wrk.port)
+  head = "POST /hooks/bench HTTP/1.1\r\nHost: " .. host .. "\r\nContent-Type: application/json\r\nContent-Length: " .. #body .. "\r\n"
+  tail = "\r\n" .. body
 end
 
 function request()
-  cursor = cursor + step
-  local entry = signatures[((cursor - 1) % #signatures) + 1]
-  return wrk.format("POST", "/hooks/bench", {
-    ["Content-Type"] = "application/json",
-    ["webhook-id"] = entry[1],
-    ["webhook-timestamp"] = entry[2],
-    ["webhook-signature"] = entry[3],
-  }, body)
+  cursor = cursor % #headers + 1
+  return head .. headers[cursor] .. tail
 end
 
 function done(summary, latency, requests)

@@ -189,8 +189,12 @@ public struct WorkerConfig: Sendable, Equatable {
     /// Jobs run at once.
     public var concurrency: Int
     /// Jobs started at once while the webhook listener is busy (``IntakeLoad``): a burst of
-    /// webhooks is answered first and its processing follows. At most `concurrency`.
+    /// webhooks is answered first and its processing follows. At most `concurrency`; 0 pauses
+    /// processing, for at most `maxBurstPause` at a stretch.
     public var burstConcurrency: Int
+    /// The longest processing stays paused in one burst (when `burstConcurrency` is 0); after
+    /// it, one job at a time runs until the listener is calm.
+    public var maxBurstPause: TimeInterval
     /// How often an idle worker looks for due jobs (new local jobs wake it at once).
     public var pollInterval: TimeInterval
     /// How long a leased job is reserved before another worker may reclaim it.
@@ -199,9 +203,10 @@ public struct WorkerConfig: Sendable, Equatable {
     /// How long finished (`done`) jobs are kept before they are purged.
     public var retainDoneJobs: TimeInterval
 
-    public init(concurrency: Int = 4, burstConcurrency: Int = 1, pollInterval: TimeInterval = 0.5, leaseDuration: TimeInterval = 60, retry: RetryPolicy = RetryPolicy(), retainDoneJobs: TimeInterval = 7 * 86_400) {
+    public init(concurrency: Int = 4, burstConcurrency: Int = 0, maxBurstPause: TimeInterval = 30, pollInterval: TimeInterval = 0.5, leaseDuration: TimeInterval = 60, retry: RetryPolicy = RetryPolicy(), retainDoneJobs: TimeInterval = 7 * 86_400) {
         self.concurrency = concurrency
-        self.burstConcurrency = min(burstConcurrency, concurrency)
+        self.burstConcurrency = min(max(0, burstConcurrency), concurrency)
+        self.maxBurstPause = maxBurstPause
         self.pollInterval = pollInterval
         self.leaseDuration = leaseDuration
         self.retry = retry

@@ -103,10 +103,11 @@ public struct ConfigParser {
         let adminSection = optionalObject(top, "admin", at: "", keys: ["allow_plaintext"])
         let adminPlaintext = bool(adminSection, "allow_plaintext", at: "admin", default: false)
 
-        let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "burst_concurrency", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter", "retain_done_jobs_hours"])
+        let workersObject = optionalObject(top, "workers", at: "", keys: ["concurrency", "burst_concurrency", "max_burst_pause_seconds", "poll_interval_ms", "lease_seconds", "max_attempts", "backoff_base_seconds", "backoff_max_seconds", "backoff_jitter", "retain_done_jobs_hours"])
         let defaults = WorkerConfig()
         let concurrency = integer(workersObject, "concurrency", at: "workers", range: 1...256, default: defaults.concurrency)
-        let burstConcurrency = integer(workersObject, "burst_concurrency", at: "workers", range: 1...256, default: min(defaults.burstConcurrency, concurrency))
+        let burstConcurrency = integer(workersObject, "burst_concurrency", at: "workers", range: 0...256, default: min(defaults.burstConcurrency, concurrency))
+        let maxBurstPause = integer(workersObject, "max_burst_pause_seconds", at: "workers", range: 1...3600, default: Int(defaults.maxBurstPause))
         if burstConcurrency > concurrency { issue("workers.burst_concurrency", "expected a value no higher than workers.concurrency (\(concurrency)), got \(burstConcurrency)") }
         let pollMs = integer(workersObject, "poll_interval_ms", at: "workers", range: 10...60_000, default: 500)
         let lease = integer(workersObject, "lease_seconds", at: "workers", range: 5...86_400, default: 60)
@@ -159,6 +160,7 @@ public struct ConfigParser {
             workers: WorkerConfig(
                 concurrency: concurrency,
                 burstConcurrency: burstConcurrency,
+                maxBurstPause: TimeInterval(maxBurstPause),
                 pollInterval: Double(pollMs) / 1000,
                 leaseDuration: TimeInterval(lease),
                 retry: RetryPolicy(baseDelay: base, maxDelay: maxDelay, maxAttempts: maxAttempts, jitter: jitter),

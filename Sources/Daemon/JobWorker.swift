@@ -72,6 +72,7 @@ final class WorkerSettings: Sendable {
         var pollInterval: Duration
         var leaseDuration: TimeInterval
         var burstConcurrency: Int
+        var maxBurstPause: Duration
     }
 
     private let values: Mutex<Values>
@@ -88,7 +89,8 @@ final class WorkerSettings: Sendable {
     }
 
     private static func values(from config: WorkerConfig) -> Values {
-        Values(pollInterval: .milliseconds(Int64(config.pollInterval * 1000)), leaseDuration: config.leaseDuration, burstConcurrency: config.burstConcurrency)
+        Values(pollInterval: .milliseconds(Int64(config.pollInterval * 1000)), leaseDuration: config.leaseDuration, burstConcurrency: config.burstConcurrency,
+               maxBurstPause: .milliseconds(Int64(config.maxBurstPause * 1000)))
     }
 }
 
@@ -110,7 +112,9 @@ final class LoopHealth: Sendable {
 /// and held jobs are released when the worker stops.
 ///
 /// While the webhook listener is busy (``IntakeLoad``) it starts at most
-/// `workers.burst_concurrency` jobs at once, and goes back to `concurrency` when it is calm.
+/// `workers.burst_concurrency` jobs at once (``limit(concurrency:timing:busyFor:)``; by default
+/// none, for at most `workers.max_burst_pause_seconds`), and goes back to `concurrency` when it
+/// is calm.
 struct JobWorker: Service {
     let queue: any JobQueue
     let handlers: [String: any JobHandling]
@@ -149,9 +153,11 @@ struct JobWorker: Service {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     health.tick()
                     let timing = settings.current
-                    let limit = intakeLoad?.isBusy == true ? min(timing.burstConcurrency, concurrency) : concurrency
+                    let limit = Self.limit(concurrency: concurrency, timing: timing, busyFor: intakeLoad?.busyFor)
                     if limit != lastLimit {
-                        logger.debug(limit < concurrency ? "Webhook listener busy; starting fewer jobs" : "Webhook listener calm; full job concurrency", metadata: ["jobs.limit": "\(limit)"])
+                        let message: Logger.Message = limit == concurrency ? "Webhook listener calm; full job concurrency"
+                            : limit == 0 ? "Webhook listener busy; job processing paused" : "Webhook listener busy; starting fewer jobs"
+                        logger.debug(message, metadata: ["jobs.limit": "\(limit)"])
                         metrics.jobSlots(limit)
                         lastLimit = limit
                     }
@@ -195,6 +201,15 @@ struct JobWorker: Service {
             logger.info("Job worker draining", metadata: ["jobs.running": "\(running.value)"])
         }
         logger.info("Job worker stopped")
+    }
+
+    /// Jobs that may run at once now: `concurrency` while the listener is calm; while it is busy,
+    /// `burst_concurrency`, except that a pause (0) lasts at most `max_burst_pause_seconds`,
+    /// after which one job at a time runs, so a long burst never starves processing.
+    static func limit(concurrency: Int, timing: WorkerSettings.Values, busyFor: Duration?) -> Int {
+        guard let busyFor else { return concurrency }
+        let burst = min(timing.burstConcurrency, concurrency)
+        return burst == 0 && busyFor >= timing.maxBurstPause ? 1 : burst
     }
 
     /// Whether a held job may start: a lease more than half used is extended first, and a job

@@ -88,7 +88,7 @@ final class DaemonMetrics: Sendable {
     /// How many jobs the worker may start at once right now: `workers.concurrency`, or
     /// `workers.burst_concurrency` while the webhook listener is busy.
     func jobSlots(_ slots: Int) {
-        registry.makeGauge(name: "astralisd_job_slots", help: "Jobs the worker may run at once now (workers.burst_concurrency while the webhook listener is busy, else workers.concurrency)").set(Double(slots))
+        registry.makeGauge(name: "astralisd_job_slots", help: "Jobs the worker may run at once now (workers.burst_concurrency while the webhook listener is busy, 0 while processing is paused for it, else workers.concurrency)").set(Double(slots))
     }
 
     /// Webhook requests being served at the moment of the scrape.

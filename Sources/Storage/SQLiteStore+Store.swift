@@ -94,7 +94,7 @@ extension SQLiteStore {
         guard !intakes.isEmpty else { return [] }
         let now = clock.now()
 
-        return try await write("recording intakes") { db in
+        return try await groupedWrite("recording intakes") { db in
             try SQLiteBlobStore.insert(blobs, in: db)
             let insertIntake = try db.cachedStatement(sql: """
                 INSERT INTO intakes (\(Columns.intake))

@@ -39,7 +39,8 @@ struct ConfigParserTests {
         #expect(config.stateDir == "./var")
         #expect(config.webhookListen == ListenAddress(host: "127.0.0.1", port: 8080))
         #expect(config.workers.concurrency == 4)
-        #expect(config.workers.burstConcurrency == 1)
+        #expect(config.workers.burstConcurrency == 0, "processing pauses during a burst by default")
+        #expect(config.workers.maxBurstPause == 30)
         #expect(config.workers.retry.maxAttempts == 8)
         #expect(config.intakeBatchSize == 64)
         #expect(config.workers.retainDoneJobs == 7 * 86_400)
@@ -101,7 +102,9 @@ struct ConfigParserTests {
         #expect(set.workers.burstConcurrency == 3)
         #expect(try parse(text(#"{"concurrency": 6, "burst_concurrency": 6}"#)).workers.burstConcurrency == 6, "equal to concurrency: never held back")
         #expect(issues(text(#"{"concurrency": 2, "burst_concurrency": 3}"#)) == ["workers.burst_concurrency: expected a value no higher than workers.concurrency (2), got 3"])
-        #expect(issues(text(#"{"burst_concurrency": 0}"#)).first?.hasPrefix("workers.burst_concurrency: expected an integer in 1...256, got 0") == true)
+        #expect(try parse(text(#"{"burst_concurrency": 0, "max_burst_pause_seconds": 5}"#)).workers == WorkerConfig(burstConcurrency: 0, maxBurstPause: 5))
+        #expect(issues(text(#"{"burst_concurrency": -1}"#)).first?.hasPrefix("workers.burst_concurrency: expected an integer in 0...256, got -1") == true)
+        #expect(issues(text(#"{"max_burst_pause_seconds": 0}"#)).first?.hasPrefix("workers.max_burst_pause_seconds: expected an integer in 1...3600, got 0") == true)
     }
 
     @Test func duplicateSourceIdsAcrossOrganizations() {

@@ -50,8 +50,8 @@ struct JobWorkerTests {
 
         deinit { try? FileManager.default.removeItem(at: directory) }
 
-        func worker(concurrency: Int, burstConcurrency: Int, leaseDuration: TimeInterval = 60) -> JobWorker {
-            let config = WorkerConfig(concurrency: concurrency, burstConcurrency: burstConcurrency, pollInterval: 0.05, leaseDuration: leaseDuration)
+        func worker(concurrency: Int, burstConcurrency: Int, maxBurstPause: TimeInterval = 30, leaseDuration: TimeInterval = 60) -> JobWorker {
+            let config = WorkerConfig(concurrency: concurrency, burstConcurrency: burstConcurrency, maxBurstPause: maxBurstPause, pollInterval: 0.05, leaseDuration: leaseDuration)
             return JobWorker(
                 queue: store, handlers: [JobWorkerTests.kind: BlockingHandler(gate: gate)], concurrency: concurrency,
                 settings: WorkerSettings(config), owner: "test-worker", doorbell: Doorbell(), health: LoopHealth(), metrics: metrics,
@@ -140,6 +140,62 @@ struct JobWorkerTests {
         #expect(try await Self.eventually { try await f.count(.done) == 5 })
         await group.triggerGracefulShutdown()
         try await running.value
+    }
+
+    @Test("burst_concurrency 0 pauses processing while the listener is busy, for at most max_burst_pause_seconds")
+    func burstPause() async throws {
+        let f = try await Fixture(jobs: 4)
+        let started = ContinuousClock.now
+        for _ in 0..<IntakeLoad.busyThreshold { f.load.begin() }
+        let group = ServiceGroup(services: [f.worker(concurrency: 3, burstConcurrency: 0, maxBurstPause: 0.6)], logger: f.logger)
+        let running = Task { try await group.run() }
+        #expect(try await Self.eventually { f.metricsText.contains("astralisd_job_slots 0") }, "\(f.metricsText)")
+        // Paused: several poll rounds (50 ms each) go by and nothing starts.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(f.gate.startedCount == 0)
+        // The pause ends after 0.6 s of one burst: one job at a time, however long it lasts.
+        #expect(try await Self.eventually { f.gate.startedCount == 1 })
+        #expect(ContinuousClock.now - started >= .milliseconds(600))
+        #expect(f.metricsText.contains("astralisd_job_slots 1"))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(f.gate.startedCount == 1, "still one at a time while the burst goes on")
+
+        for _ in 0..<IntakeLoad.busyThreshold { f.load.end() }
+        #expect(try await Self.eventually { f.gate.startedCount == 3 }, "full concurrency once the listener is calm")
+        f.gate.open.store(true, ordering: .relaxed)
+        #expect(try await Self.eventually { try await f.count(.done) == 4 })
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    @Test("the job limit: concurrency when calm, burst_concurrency when busy, one after a pause has run out")
+    func limitRule() {
+        func values(burst: Int, pause: Duration = .seconds(30)) -> WorkerSettings.Values {
+            WorkerSettings.Values(pollInterval: .milliseconds(500), leaseDuration: 60, burstConcurrency: burst, maxBurstPause: pause)
+        }
+        #expect(JobWorker.limit(concurrency: 4, timing: values(burst: 0), busyFor: nil) == 4)
+        #expect(JobWorker.limit(concurrency: 4, timing: values(burst: 0), busyFor: .seconds(29)) == 0)
+        #expect(JobWorker.limit(concurrency: 4, timing: values(burst: 0), busyFor: .seconds(30)) == 1)
+        #expect(JobWorker.limit(concurrency: 4, timing: values(burst: 2), busyFor: .seconds(300)) == 2, "a non-zero limit is not a pause and has no end")
+        #expect(JobWorker.limit(concurrency: 2, timing: values(burst: 3), busyFor: .seconds(1)) == 2)
+    }
+
+    @Test("a burst's length counts from the moment the listener turned busy, and starts again after a calm spell")
+    func burstLength() async throws {
+        let load = IntakeLoad()
+        #expect(load.busyFor == nil)
+        for _ in 0..<IntakeLoad.busyThreshold { load.begin() }
+        try await Task.sleep(for: .milliseconds(100))
+        // More requests during the same burst do not restart it.
+        load.begin()
+        load.end()
+        let first = try #require(load.busyFor)
+        #expect(first >= .milliseconds(100))
+        for _ in 0..<IntakeLoad.busyThreshold { load.end() }
+        #expect(try await Self.eventually { load.busyFor == nil })
+        for _ in 0..<IntakeLoad.busyThreshold { load.begin() }
+        let second = try #require(load.busyFor)
+        #expect(second < .milliseconds(100), "a new burst after calm: \(second)")
     }
 
     @Test("the listener counts as busy at the threshold, and until a quiet spell has passed")
