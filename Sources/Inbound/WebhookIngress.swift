@@ -96,8 +96,7 @@ public struct WebhookIngress: Sendable {
     }
 
     func receive(_ request: Request, source sourceID: String, remote: SocketAddress?) async -> Response {
-        var logger = self.logger
-        logger[metadataKey: "webhook.source"] = "\(sourceID)"
+        // Metadata is built only for lines that are written (swift-log's arguments are lazy).
         guard let endpoint = directory[sourceID] else {
             observer.rejected(sourceID, "unknown_source")
             return Problem.response(.notFound, detail: "no webhook source named \"\(sourceID)\"")
@@ -129,7 +128,7 @@ public struct WebhookIngress: Sendable {
             verified = result
         case .failure(let failure):
             observer.rejected(sourceID, "unauthorized")
-            logger.notice("Webhook authentication failed", metadata: ["webhook.reason": "\(failure)", "net.peer": "\(remote.map { "\($0)" } ?? "-")"])
+            logger.notice("Webhook authentication failed", metadata: ["webhook.source": "\(sourceID)", "webhook.reason": "\(failure)", "net.peer": "\(remote.map { "\($0)" } ?? "-")"])
             var headers: HTTPFields = [:]
             if case .bearer = endpoint.config.auth { headers[.wwwAuthenticate] = "Bearer" }
             return Problem.response(.unauthorized, detail: "authentication failed", extraHeaders: headers)
@@ -140,9 +139,9 @@ public struct WebhookIngress: Sendable {
             observer.rejected(sourceID, "unsupported_type")
             return Problem.response(.unsupportedMediaType, detail: PayloadError.unsupportedMediaType(WebhookPayload.mediaType(contentType)).description)
         }
-        let decoded: DecodedPayload
+        let files: [UploadedFile]
         do {
-            decoded = try WebhookPayload.decode(contentType: contentType, body: body)
+            files = try WebhookPayload.accept(contentType: contentType, body: body)
         } catch {
             observer.rejected(sourceID, "malformed")
             return Problem.response(.badRequest, detail: error.description)
@@ -165,21 +164,21 @@ public struct WebhookIngress: Sendable {
 
         let pending = PendingIntake(
             organization: endpoint.config.organization, source: sourceID, sourceKind: .webhook, dedupeKey: dedupeKey,
-            contentType: contentType ?? "", raw: body, metadata: metadata, files: decoded.files
+            contentType: contentType ?? "", raw: body, metadata: metadata, files: files
         )
         let result: IntakeRecordResult
         do {
             result = try await committer.submit(pending)
         } catch {
             observer.rejected(sourceID, "store_unavailable")
-            logger.error("Webhook not stored", metadata: ["error": "\(error)"])
+            logger.error("Webhook not stored", metadata: ["webhook.source": "\(sourceID)", "error": "\(error)"])
             return Problem.response(.serviceUnavailable, detail: "the intake could not be stored; retry later", extraHeaders: [.retryAfter: "5"])
         }
         let intake = result.intake
         var duplicate = false
         if case .duplicate = result { duplicate = true }
         observer.accepted(sourceID, duplicate)
-        logger.debug("Webhook accepted", metadata: ["intake.id": "\(intake.id)", "intake.duplicate": "\(duplicate)"])
+        logger.debug("Webhook accepted", metadata: ["webhook.source": "\(sourceID)", "intake.id": "\(intake.id)", "intake.duplicate": "\(duplicate)"])
         let statusURL = "/hooks/\(sourceID)/intakes/\(intake.id)"
         // Written directly rather than through JSONEncoder (the hot path's largest single cost):
         // every interpolated value is from a closed alphabet — source ids are [a-z0-9_-], intake

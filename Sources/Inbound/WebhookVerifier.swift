@@ -54,10 +54,17 @@ public struct WebhookVerifier: Sendable {
     public static let maxSignatures = 16
     public static let maxWebhookIDBytes = 256
 
+    /// An HMAC-SHA256 already keyed (the padded key hashed in), copied for each request.
+    /// swift-crypto does not mark it Sendable; it is a value whose hash states are copied on
+    /// write, and the stored one is never updated, so sharing it between requests is safe.
+    struct KeyedMAC: @unchecked Sendable {
+        let keyed: HMAC<SHA256>
+        init(key: Data) { keyed = HMAC<SHA256>(key: SymmetricKey(data: key)) }
+    }
+
     enum Scheme: Sendable {
         case none
-        // Key bytes rather than `SymmetricKey`, which swift-crypto does not mark Sendable here.
-        case standard(keys: [Data], tolerance: TimeInterval)
+        case standard(keys: [KeyedMAC], tolerance: TimeInterval)
         case github(keys: [Data])
         case bearer(digests: [Data])
     }
@@ -70,7 +77,7 @@ public struct WebhookVerifier: Sendable {
         case .none:
             scheme = .none
         case .standardWebhooks(let secrets, let tolerance):
-            scheme = .standard(keys: try secrets.map { ref in try Self.standardKey(try resolve(ref), reference: ref) }, tolerance: TimeInterval(tolerance))
+            scheme = .standard(keys: try secrets.map { ref in KeyedMAC(key: try Self.standardKey(try resolve(ref), reference: ref)) }, tolerance: TimeInterval(tolerance))
         case .github(let secrets):
             scheme = .github(keys: try secrets.map { Data(try resolve($0).utf8) })
         case .bearer(let tokens):
@@ -101,15 +108,21 @@ public struct WebhookVerifier: Sendable {
         }
     }
 
-    private func header(_ headers: HTTPFields, _ name: String) -> Result<String, WebhookAuthFailure> {
-        guard let field = HTTPField.Name(name), let value = headers[field] else { return .failure(.missingHeader(name)) }
-        guard value.utf8.count <= Self.maxSignatureHeaderBytes else { return .failure(.malformedHeader(name)) }
+    // Valid tokens by construction (lower-case letters, digits and dashes).
+    static let webhookIDHeader = HTTPField.Name("webhook-id")!
+    static let webhookTimestampHeader = HTTPField.Name("webhook-timestamp")!
+    static let webhookSignatureHeader = HTTPField.Name("webhook-signature")!
+    static let hubSignatureHeader = HTTPField.Name("x-hub-signature-256")!
+
+    private func header(_ headers: HTTPFields, _ field: HTTPField.Name) -> Result<String, WebhookAuthFailure> {
+        guard let value = headers[field] else { return .failure(.missingHeader(field.canonicalName)) }
+        guard value.utf8.count <= Self.maxSignatureHeaderBytes else { return .failure(.malformedHeader(field.canonicalName)) }
         return .success(value)
     }
 
-    private func verifyStandard(headers: HTTPFields, body: some DataProtocol, now: Date, keys: [Data], tolerance: TimeInterval) -> Result<VerifiedWebhook, WebhookAuthFailure> {
+    private func verifyStandard(headers: HTTPFields, body: some DataProtocol, now: Date, keys: [KeyedMAC], tolerance: TimeInterval) -> Result<VerifiedWebhook, WebhookAuthFailure> {
         let id: String, timestampText: String, signatureText: String
-        switch (header(headers, "webhook-id"), header(headers, "webhook-timestamp"), header(headers, "webhook-signature")) {
+        switch (header(headers, Self.webhookIDHeader), header(headers, Self.webhookTimestampHeader), header(headers, Self.webhookSignatureHeader)) {
         case (.success(let a), .success(let b), .success(let c)): (id, timestampText, signatureText) = (a, b, c)
         case (.failure(let error), _, _), (_, .failure(let error), _), (_, _, .failure(let error)): return .failure(error)
         }
@@ -137,7 +150,7 @@ public struct WebhookVerifier: Sendable {
         // copied into one buffer.
         let prefix = Data("\(id).\(timestampText).".utf8)
         for key in keys {
-            var mac = HMAC<SHA256>(key: SymmetricKey(data: key))
+            var mac = key.keyed
             mac.update(data: prefix)
             mac.update(data: body)
             let expected = Data(mac.finalize())
@@ -150,7 +163,7 @@ public struct WebhookVerifier: Sendable {
 
     private func verifyGitHub(headers: HTTPFields, body: some DataProtocol, keys: [Data]) -> Result<VerifiedWebhook, WebhookAuthFailure> {
         let value: String
-        switch header(headers, "x-hub-signature-256") {
+        switch header(headers, Self.hubSignatureHeader) {
         case .success(let text): value = text
         case .failure(let error): return .failure(error)
         }

@@ -93,6 +93,13 @@ extension SQLiteStore {
         }
         guard !intakes.isEmpty else { return [] }
         let now = clock.now()
+        // Serialised before the transaction: the writer is the one serial stage of intake.
+        let encoded = try zip(intakes, processJobs).map { new, job in
+            EncodedIntake(
+                metadata: try StoredJSON.encode(new.intake.metadata),
+                decision: try new.intake.decision.map { try StoredJSON.encode($0) },
+                job: EncodedJob(job))
+        }
 
         return try await groupedWrite("recording intakes") { db in
             try SQLiteBlobStore.insert(blobs, in: db)
@@ -109,7 +116,7 @@ extension SQLiteStore {
             var results: [IntakeRecordResult] = []
             results.reserveCapacity(intakes.count)
 
-            for (new, job) in zip(intakes, processJobs) {
+            for (new, stored) in zip(intakes, encoded) {
                 let intake = new.intake
                 // The unique (organization, dedupe_key) index decides: a conflicting insert does
                 // nothing and the existing intake is answered instead. Inside the transaction this
@@ -117,8 +124,8 @@ extension SQLiteStore {
                 try insertIntake.execute(arguments: [
                     intake.id, intake.organization, intake.source, intake.sourceKind.rawValue,
                     intake.receivedAt.timeIntervalSince1970, intake.dedupeKey, intake.rawBlob, intake.rawSize,
-                    intake.contentType, intake.status.rawValue, intake.statusReason, try StoredJSON.encode(intake.metadata),
-                    try intake.decision.map { try StoredJSON.encode($0) }, intake.itemID,
+                    intake.contentType, intake.status.rawValue, intake.statusReason, stored.metadata,
+                    stored.decision, intake.itemID,
                     intake.updatedAt.timeIntervalSince1970,
                 ])
                 if db.changesCount == 0 {
@@ -135,11 +142,18 @@ extension SQLiteStore {
                         document.statusReason, document.createdAt.timeIntervalSince1970,
                     ])
                 }
-                try self.insertJobs([job], now: now, in: db)
+                try self.insertJobs([stored.job], now: now, in: db)
                 results.append(.created(intake))
             }
             return results
         }
+    }
+
+    /// An intake's JSON columns and its processing job, serialised outside the transaction.
+    private struct EncodedIntake: Sendable {
+        let metadata: String
+        let decision: String?
+        let job: EncodedJob
     }
 
     public func intake(id: String) async throws -> Intake? {
@@ -214,6 +228,8 @@ extension SQLiteStore {
             if let item { linked.itemID = item.id }
             return try Self.bookingArguments(linked)
         }
+        let decisionJSON = try StoredJSON.encode(decision)
+        let encodedFollowUps = followUps.map(EncodedJob.init)
         return try await groupedWrite("committing a decision") { db in
             if let claim {
                 // A lost lease is fine here: the decision below is idempotent per intake.
@@ -250,7 +266,7 @@ extension SQLiteStore {
                     UPDATE intakes SET status = ?, status_reason = NULL, decision = ?, item_id = ?, updated_at = ?
                     WHERE id = ?
                     """,
-                arguments: [status.rawValue, try StoredJSON.encode(decision), created?.id, now.timeIntervalSince1970, intakeID])
+                arguments: [status.rawValue, decisionJSON, created?.id, now.timeIntervalSince1970, intakeID])
 
             let entry: ActivityEntry
             if let created {
@@ -268,7 +284,7 @@ extension SQLiteStore {
             for arguments in bookingArguments {
                 try Self.insertBooking(arguments, in: db)
             }
-            try self.insertJobs(followUps, now: now, in: db)
+            try self.insertJobs(encodedFollowUps, now: now, in: db)
             return created
         }
     }

@@ -196,7 +196,29 @@ public final class SQLiteStore: Store, JobQueue {
 extension SQLiteStore {
     /// Inserts jobs as `ready`. A job whose id already exists is left as it is, so enqueueing
     /// with a deterministic id (an action id) is idempotent.
+    /// A job with its payload already serialised: the hot write paths encode before they take
+    /// the writer, so the serial part of a commit does only SQL.
+    struct EncodedJob: Sendable {
+        let id: String
+        let kind: String
+        let payload: String
+        let maxAttempts: Int?
+        let runAt: Date?
+
+        init(_ job: NewJob) {
+            id = job.id
+            kind = job.kind
+            payload = StoredJSON.encode(job.payload)
+            maxAttempts = job.maxAttempts
+            runAt = job.runAt
+        }
+    }
+
     func insertJobs(_ jobs: [NewJob], now: Date, in db: Database) throws {
+        try insertJobs(jobs.map(EncodedJob.init), now: now, in: db)
+    }
+
+    func insertJobs(_ jobs: [EncodedJob], now: Date, in db: Database) throws {
         guard !jobs.isEmpty else { return }
         let statement = try db.cachedStatement(sql: """
             INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
@@ -208,7 +230,7 @@ extension SQLiteStore {
             let maxAttempts = max(1, job.maxAttempts ?? retry.maxAttempts)
             let runAt = (job.runAt ?? now).timeIntervalSince1970
             try statement.execute(arguments: [
-                job.id, job.kind, StoredJSON.encode(job.payload), maxAttempts, runAt, created, created,
+                job.id, job.kind, job.payload, maxAttempts, runAt, created, created,
             ])
         }
     }

@@ -29,6 +29,37 @@ struct WebhookPayloadTests {
         }
     }
 
+    /// Intake checks JSON with `accept` and processing decodes it with `decode`: a body one takes
+    /// and the other refuses would be answered 202 and then fail. Edge cases of RFC 8259 and of
+    /// the two Foundation entry points: both must agree on every one.
+    @Test(arguments: [
+        "1e400", #"{"a":1e400}"#, #""\ud800""#, "{} x", #"{"a":1,"a":2}"#, "01", "NaN", "-0", "1.", "", "  ",
+        #""a\u0000b""#, "123456789012345678901234567890", "[1,]", #"{"a":1,}"#, "'a'", "true", "null", #"{"a":[{"b":null}]}"#,
+        String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
+        String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+        "\u{FEFF}{}", "{\"a\":\"\u{1}\"}",
+    ])
+    func acceptAgreesWithDecode(body: String) {
+        let data = Data(body.utf8)
+        let decodes = (try? WebhookPayload.decode(contentType: "application/json", body: data)) != nil
+        let accepted = (try? WebhookPayload.accept(contentType: "application/json", body: data)) != nil
+        #expect(decodes == accepted, "decode: \(decodes), accept: \(accepted)")
+    }
+
+    @Test func acceptRefusesWhatDecodeRefuses() throws {
+        for bytes in [Data([0x22, 0xFF, 0x22]), Data("{\"a\": ".utf8)] {
+            #expect(throws: PayloadError.malformed("body is not valid JSON")) {
+                try WebhookPayload.accept(contentType: "application/vnd.acme+json", body: bytes)
+            }
+        }
+        let multipart = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"
+        let files = try WebhookPayload.accept(contentType: "multipart/form-data; boundary=b", body: Data(multipart.utf8))
+        #expect(files.map(\.filename) == ["a.txt"])
+        #expect(throws: PayloadError.unsupportedMediaType("text/plain")) {
+            try WebhookPayload.accept(contentType: "text/plain", body: Data("x".utf8))
+        }
+    }
+
     @Test func urlEncodedForm() throws {
         let body = "name=Ada+Lovelace&email=ada%40example.com&interest=a&interest=b&empty=&caf%C3%A9=cr%C3%A8me"
         let decoded = try WebhookPayload.decode(contentType: "application/x-www-form-urlencoded", body: Data(body.utf8))
