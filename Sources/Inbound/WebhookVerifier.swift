@@ -58,14 +58,22 @@ public struct WebhookVerifier: Sendable {
     /// swift-crypto does not mark it Sendable; it is a value whose hash states are copied on
     /// write, and the stored one is never updated, so sharing it between requests is safe.
     struct KeyedMAC: @unchecked Sendable {
-        let keyed: HMAC<SHA256>
+        private let keyed: HMAC<SHA256>
         init(key: Data) { keyed = HMAC<SHA256>(key: SymmetricKey(data: key)) }
+
+        /// The MAC of `prefix` followed by `body`, fed in pieces rather than joined in one buffer.
+        func code(prefix: Data = Data(), body: some DataProtocol) -> Data {
+            var mac = keyed
+            mac.update(data: prefix)
+            mac.update(data: body)
+            return Data(mac.finalize())
+        }
     }
 
     enum Scheme: Sendable {
         case none
         case standard(keys: [KeyedMAC], tolerance: TimeInterval)
-        case github(keys: [Data])
+        case github(keys: [KeyedMAC])
         case bearer(digests: [Data])
     }
 
@@ -79,7 +87,7 @@ public struct WebhookVerifier: Sendable {
         case .standardWebhooks(let secrets, let tolerance):
             scheme = .standard(keys: try secrets.map { ref in KeyedMAC(key: try Self.standardKey(try resolve(ref), reference: ref)) }, tolerance: TimeInterval(tolerance))
         case .github(let secrets):
-            scheme = .github(keys: try secrets.map { Data(try resolve($0).utf8) })
+            scheme = .github(keys: try secrets.map { KeyedMAC(key: Data(try resolve($0).utf8)) })
         case .bearer(let tokens):
             scheme = .bearer(digests: try tokens.map { Data(SHA256.hash(data: Data(try resolve($0).utf8))) })
         }
@@ -146,14 +154,10 @@ public struct WebhookVerifier: Sendable {
         }
         guard !signatures.isEmpty else { return .failure(.noMatchingSignature) }
 
-        // The signed content is `{id}.{timestamp}.{body}`; it is fed to the MAC in pieces, not
-        // copied into one buffer.
+        // The signed content is `{id}.{timestamp}.{body}`.
         let prefix = Data("\(id).\(timestampText).".utf8)
         for key in keys {
-            var mac = key.keyed
-            mac.update(data: prefix)
-            mac.update(data: body)
-            let expected = Data(mac.finalize())
+            let expected = key.code(prefix: prefix, body: body)
             for signature in signatures where Self.constantTimeEquals(signature, expected) {
                 return .success(VerifiedWebhook(webhookID: id, scheme: "standard-webhooks"))
             }
@@ -161,7 +165,7 @@ public struct WebhookVerifier: Sendable {
         return .failure(.noMatchingSignature)
     }
 
-    private func verifyGitHub(headers: HTTPFields, body: some DataProtocol, keys: [Data]) -> Result<VerifiedWebhook, WebhookAuthFailure> {
+    private func verifyGitHub(headers: HTTPFields, body: some DataProtocol, keys: [KeyedMAC]) -> Result<VerifiedWebhook, WebhookAuthFailure> {
         let value: String
         switch header(headers, Self.hubSignatureHeader) {
         case .success(let text): value = text
@@ -170,7 +174,7 @@ public struct WebhookVerifier: Sendable {
         guard value.hasPrefix("sha256="), let signature = Self.hexDecode(value.dropFirst(7)), signature.count == SHA256.byteCount else {
             return .failure(.malformedHeader("x-hub-signature-256"))
         }
-        for key in keys where HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: body, using: SymmetricKey(data: key)) {
+        for key in keys where Self.constantTimeEquals(signature, key.code(body: body)) {
             return .success(VerifiedWebhook(webhookID: nil, scheme: "github"))
         }
         return .failure(.noMatchingSignature)
